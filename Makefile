@@ -1,0 +1,47 @@
+# mintnet: `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.stamp-install
+ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install test test-fast train eval bench lint format clean
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install mintnet with its dev tools (once)
+
+test: $(STAMP) ## run the whole test suite (slow end-to-end tests included)
+	$(PY) -m pytest
+
+test-fast: $(STAMP) ## run the tests, skipping those marked slow
+	$(PY) -m pytest -m "not slow"
+
+train: $(STAMP) ## train the density model on the embedded digits data, offline, on CPU (ARGS="key=value ...")
+	$(PY) -m mintnet.train $(ARGS)
+
+eval: $(STAMP) ## evaluate a checkpoint on the test split (ARGS="ckpt_path=...")
+	$(PY) -m mintnet.eval $(ARGS)
+
+bench: $(STAMP) ## run the benchmarks (ratios measured in one process), results in benchmarks/results/
+	$(PY) -m benchmarks $(ARGS)
+
+lint: $(STAMP) ## check style with ruff
+	$(PY) -m ruff check src tests benchmarks
+	$(PY) -m ruff format --check src tests benchmarks
+
+format: $(STAMP) ## format the code with ruff
+	$(PY) -m ruff check --fix src tests benchmarks
+	$(PY) -m ruff format src tests benchmarks
+
+clean: ## remove the venv, caches and run outputs
+	rm -rf $(VENV) .pytest_cache .ruff_cache logs outputs multirun wandb

@@ -1,0 +1,1 @@
+"""MintNet: masked invertible networks."""

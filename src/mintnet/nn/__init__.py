@@ -1,0 +1,42 @@
+"""The MintNet backbone: masked invertible layers, exact log-determinants and fixed-point inversion.
+
+Plain PyTorch: nothing here imports Lightning, Hydra or a logger.
+"""
+
+from mintnet.nn.activations import MonotoneActivation
+from mintnet.nn.bits import bits_per_dim
+from mintnet.nn.inverse import (
+    InverseSettings,
+    InversionError,
+    InversionReport,
+    InversionWarning,
+    fixed_point_inverse,
+)
+from mintnet.nn.invertible import FlowSequential, InvertibleModule
+from mintnet.nn.masks import block_mask, diagonal_centre_mask, triangular_mask
+from mintnet.nn.mint_layer import MaskedWeights, MintLayer
+from mintnet.nn.mintnet import MintNet, standard_normal_log_prob
+from mintnet.nn.preprocess import Dequantize, Logit
+from mintnet.nn.squeeze import Squeeze
+
+__all__ = [
+    "Dequantize",
+    "FlowSequential",
+    "InversionError",
+    "InversionReport",
+    "InversionWarning",
+    "InverseSettings",
+    "InvertibleModule",
+    "Logit",
+    "MaskedWeights",
+    "MintLayer",
+    "MintNet",
+    "MonotoneActivation",
+    "Squeeze",
+    "bits_per_dim",
+    "block_mask",
+    "diagonal_centre_mask",
+    "fixed_point_inverse",
+    "standard_normal_log_prob",
+    "triangular_mask",
+]

@@ -1,0 +1,44 @@
+"""Monotone element-wise activations that also return their derivative (for the Jacobian diagonal)."""
+
+import torch
+from torch import Tensor
+
+__all__ = ["ACTIVATIONS", "LEAKY_RELU_SLOPE", "MonotoneActivation"]
+
+LEAKY_RELU_SLOPE = 0.01
+"""Negative slope of the leaky ReLU, as in the paper's classifier."""
+
+ACTIVATIONS: tuple[str, ...] = ("elu", "leaky_relu")
+
+
+class MonotoneActivation(torch.nn.Module):
+    r"""An activation :math:`h` with :math:`h' > 0`, returning :math:`(h(u), h'(u))` in one call.
+
+    * ``"elu"``: :math:`h(u) = u` for :math:`u > 0`, else :math:`e^u - 1`; :math:`h'(u) = e^{\min(u, 0)}`.
+    * ``"leaky_relu"``: :math:`h(u) = u` for :math:`u > 0`, else :math:`a u` with
+      :math:`a = 0.01`; :math:`h'(u) \in \{1, a\}`.
+
+    Both are strictly increasing, so a Mint layer's Jacobian diagonal stays positive (paper, Sec. 3).
+
+    Arguments:
+        name: ``"elu"`` (the density model's) or ``"leaky_relu"`` (the classifier's).
+    """
+
+    def __init__(self, name: str = "elu") -> None:
+        super().__init__()
+        if name not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {name!r}")
+        self.name = name
+
+    def forward(self, u: Tensor) -> tuple[Tensor, Tensor]:
+        """Return ``(h(u), h'(u))``, both shaped like ``u``."""
+        positive = u > 0
+        if self.name == "elu":
+            # expm1 of min(u, 0) keeps the unused branch finite, so torch.where never meets inf * 0.
+            expm1_neg = torch.expm1(torch.clamp(u, max=0.0))
+            return torch.where(positive, u, expm1_neg), torch.where(positive, 1.0, expm1_neg + 1.0)
+        slope = torch.where(positive, 1.0, LEAKY_RELU_SLOPE).to(u.dtype)
+        return u * slope, slope
+
+    def extra_repr(self) -> str:
+        return repr(self.name)

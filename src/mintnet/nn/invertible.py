@@ -1,0 +1,65 @@
+"""The contract every invertible module follows, and their composition."""
+
+import dataclasses
+
+import torch
+from torch import Tensor
+
+from mintnet.nn.inverse import InverseSettings, InversionReport
+
+__all__ = ["FlowSequential", "InvertibleModule"]
+
+
+class InvertibleModule(torch.nn.Module):
+    r"""A bijection :math:`y = f(x)` that knows its log-determinant.
+
+    Sign convention: ``forward(x)`` returns ``(y, logdet)`` with
+    ``logdet = log |det dy/dx|`` of shape ``(B,)``; ``inverse(y)`` returns ``x`` such that
+    ``forward(x)[0] == y`` (up to the inverse's tolerance where it is iterative).
+    """
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        raise NotImplementedError
+
+    def inverse_with_report(
+        self, y: Tensor, settings: InverseSettings | None = None
+    ) -> tuple[Tensor, list[InversionReport]]:
+        """Return ``x = f^{-1}(y)`` and one report per iterative inversion done on the way.
+
+        ``settings`` overrides the module's own fixed-point settings for this call.
+        """
+        raise NotImplementedError
+
+    def inverse(self, y: Tensor, settings: InverseSettings | None = None) -> Tensor:
+        """Return ``x = f^{-1}(y)``."""
+        return self.inverse_with_report(y, settings)[0]
+
+
+class FlowSequential(InvertibleModule):
+    """Compose invertible modules: forward runs them in order and sums the log-determinants;
+    inverse runs them backwards."""
+
+    def __init__(self, *modules: InvertibleModule) -> None:
+        super().__init__()
+        self.layers = torch.nn.ModuleList(modules)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        logdet = x.new_zeros(x.shape[0])
+        for layer in self.layers:
+            x, layer_logdet = layer(x)
+            logdet = logdet + layer_logdet
+        return x, logdet
+
+    def inverse_with_report(
+        self, y: Tensor, settings: InverseSettings | None = None
+    ) -> tuple[Tensor, list[InversionReport]]:
+        reports: list[InversionReport] = []
+        for index in reversed(range(len(self.layers))):
+            y, layer_reports = self.layers[index].inverse_with_report(y, settings)
+            reports += [_prefixed(report, str(index)) for report in layer_reports]
+        return y, reports
+
+
+def _prefixed(report: InversionReport, prefix: str) -> InversionReport:
+    name = f"{prefix}.{report.name}" if report.name else prefix
+    return dataclasses.replace(report, name=name)

@@ -1,0 +1,202 @@
+"""The masked invertible layer (Mint layer) of MintNet."""
+
+import math
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from mintnet.nn.activations import MonotoneActivation
+from mintnet.nn.inverse import InverseSettings, InversionReport, fixed_point_inverse
+from mintnet.nn.invertible import InvertibleModule
+from mintnet.nn.masks import MaskKind, block_mask, diagonal_centre_mask
+
+__all__ = ["T_MIN", "MaskedWeights", "MintLayer"]
+
+T_MIN = 1e-12
+"""Floor of the skip scale ``t = max(|t_raw|, T_MIN)``, which keeps the Jacobian diagonal > 0."""
+
+
+class MaskedWeights(NamedTuple):
+    """The effective weights of one Mint layer and the centre taps that form its Jacobian diagonal.
+
+    ``K`` hidden groups of ``C`` channels; hidden channel index = ``group * C + channel``.
+    """
+
+    w1: Tensor  # (K*C, C, k, k)
+    w2: Tensor  # (K*C, K*C, k, k)
+    w3: Tensor  # (C, K*C, k, k)
+    d1: Tensor  # (K, C): w1[j*C + c, c, centre]
+    d2: Tensor  # (K, K, C): w2[i*C + c, j*C + c, centre]
+    d3: Tensor  # (K, C): w3[c, i*C + c, centre]
+    t: Tensor  # (C, H, W), > 0
+
+
+class MintLayer(InvertibleModule):
+    r"""A Mint layer with a lower- or upper-triangular Jacobian.
+
+    .. math::
+        m(x) = t \odot x + \sum_i W^3_i\, h\Big(\sum_j W^2_{ij}\, h(W^1_j x + b^1_j) + b^2_{ij}\Big)
+        + b^3, \qquad i, j = 1..K
+
+    Every ``C x C`` block of ``W1, W2, W3`` carries the same triangular mask (``mintnet.nn.masks``), so
+    :math:`J_m` is triangular in channel-major order and its diagonal is
+
+    .. math::
+        J_{(c,p),(c,p)} = t_{c,p} + \sum_i w^3_{i,c}\, h'(u^2_{i,c,p}) \sum_j w^2_{ij,c}\,
+        h'(u^1_{j,c,p})\, w^1_{j,c}
+
+    where :math:`w` are the diagonal centre taps. **Positivity, by construction:** ``t`` is used as
+    ``max(|t_raw|, T_MIN)``; the diagonal centre tap of each ``W2`` block is
+    ``sign(w1_j) * sign(w3_i) * |w2_ij raw|`` (the authors' rule), so every product
+    :math:`w^3_i w^2_{ij} w^1_j \ge 0`; and :math:`h' > 0`. Hence the diagonal is at least
+    ``t > 0`` whatever the raw parameters are.
+
+    References:
+        Song, Meng & Ermon, "MintNet: Building Invertible Neural Networks with Masked
+        Convolutions", NeurIPS 2019, arXiv:1907.07945.
+
+    Arguments:
+        channels: ``C``.
+        height, width: spatial size ``H, W`` (``t`` has one entry per element of ``(C, H, W)``).
+        hidden_groups: ``K``, the number of ``C``-channel groups in each hidden layer.
+        kind: ``"lower"`` or ``"upper"``.
+        kernel_size: odd kernel size of all three convolutions.
+        activation: ``"elu"`` or ``"leaky_relu"``.
+        init_gain: gain of the Xavier-normal weight init (the paper's density models use 0.005, so
+            the layer starts near the identity); ``None`` keeps PyTorch's convolution default.
+        inversion: default settings of :meth:`inverse`.
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        height: int,
+        width: int,
+        hidden_groups: int,
+        kind: MaskKind,
+        kernel_size: int = 3,
+        activation: str = "elu",
+        init_gain: float | None = 0.005,
+        inversion: InverseSettings | None = None,
+    ) -> None:
+        super().__init__()
+        for key, value in (("channels", channels), ("height", height), ("width", width)):
+            if value < 1:
+                raise ValueError(f"MintLayer {key} must be >= 1, got {value}")
+        if hidden_groups < 1:
+            raise ValueError(f"MintLayer hidden_groups (K) must be >= 1, got {hidden_groups}")
+        c, k, kc = channels, kernel_size, hidden_groups * channels
+        self.channels, self.hidden_groups, self.kind = c, hidden_groups, kind
+        self.shape = (c, height, width)
+        self.padding = kernel_size // 2
+        self.activation = MonotoneActivation(activation)
+        self.inversion = inversion or InverseSettings()
+
+        self.weight1 = torch.nn.Parameter(torch.empty(kc, c, k, k))
+        self.bias1 = torch.nn.Parameter(torch.empty(kc))
+        self.weight2 = torch.nn.Parameter(torch.empty(kc, kc, k, k))
+        self.bias2 = torch.nn.Parameter(torch.empty(kc))
+        self.weight3 = torch.nn.Parameter(torch.empty(c, kc, k, k))
+        self.bias3 = torch.nn.Parameter(torch.empty(c))
+        self.t = torch.nn.Parameter(torch.ones(c, height, width))
+
+        # Masks are fixed: buffers, built once. mask2 leaves out the diagonal centre taps, which the
+        # sign rule fills in; centre picks the centre tap of a k x k kernel.
+        k_groups = hidden_groups
+        self.register_buffer("mask1", block_mask(k, c, k_groups, 1, kind))
+        self.register_buffer("mask3", block_mask(k, c, 1, k_groups, kind))
+        diag2 = diagonal_centre_mask(k, c, k_groups, k_groups)
+        self.register_buffer("mask2", block_mask(k, c, k_groups, k_groups, kind) - diag2)
+        centre = torch.zeros(k, k)
+        centre[k // 2, k // 2] = 1.0
+        self.register_buffer("centre", centre)
+        self.reset_parameters(init_gain)
+
+    def reset_parameters(self, init_gain: float | None = 0.005) -> None:
+        """Weights ~ Xavier-normal(``init_gain``) (or PyTorch's default), biases ~ U(+-1/sqrt(fan_in)),
+        ``t = 1``."""
+        for weight, bias in (
+            (self.weight1, self.bias1),
+            (self.weight2, self.bias2),
+            (self.weight3, self.bias3),
+        ):
+            if init_gain is None:
+                torch.nn.init.kaiming_uniform_(weight, a=math.sqrt(5))
+            else:
+                torch.nn.init.xavier_normal_(weight, gain=init_gain)
+            bound = 1.0 / math.sqrt(weight[0].numel())
+            torch.nn.init.uniform_(bias, -bound, bound)
+        torch.nn.init.ones_(self.t)
+
+    def masked_weights(self) -> MaskedWeights:
+        """Apply the masks and the sign rule; the one place the effective weights are made."""
+        k, c, m = self.hidden_groups, self.channels, self.padding
+        w1 = self.weight1 * self.mask1
+        w3 = self.weight3 * self.mask3
+        d1 = w1[:, :, m, m].view(k, c, c).diagonal(dim1=1, dim2=2)  # (K, C)
+        d3 = w3[:, :, m, m].view(c, k, c).diagonal(dim1=0, dim2=2)  # (K, C)
+        w2_raw_diag = (
+            self.weight2[:, :, m, m].view(k, c, k, c).diagonal(dim1=1, dim2=3)
+        )  # (K, K, C)
+        d2 = w2_raw_diag.abs() * (d3.sign()[:, None, :] * d1.sign()[None, :, :])  # (K, K, C)
+        d2_full = torch.diag_embed(d2).permute(0, 2, 1, 3).reshape(k * c, k * c)  # (KC, KC)
+        w2 = self.weight2 * self.mask2 + d2_full[:, :, None, None] * self.centre
+        t = self.t.abs().clamp_min(T_MIN)
+        return MaskedWeights(w1, w2, w3, d1, d2, d3, t)
+
+    def value_and_diagonal(self, x: Tensor, w: MaskedWeights) -> tuple[Tensor, Tensor]:
+        """Return ``(m(x), diag J_m(x))``, both ``(B, C, H, W)``: the layer's maths, used by forward
+        and inverse alike."""
+        b, (c, h, wd), k = x.shape[0], self.shape, self.hidden_groups
+        u1 = F.conv2d(x, w.w1, self.bias1, padding=self.padding)  # (B, K*C, H, W)
+        a1, g1 = self.activation(u1)
+        u2 = F.conv2d(a1, w.w2, self.bias2, padding=self.padding)  # (B, K*C, H, W)
+        a2, g2 = self.activation(u2)
+        y = F.conv2d(a2, w.w3, self.bias3, padding=self.padding) + w.t * x  # (B, C, H, W)
+        inner = g1.view(b, k, c, h, wd) * w.d1[:, :, None, None]  # (B, K, C, H, W), over j
+        inner = torch.einsum("ijc,bjchw->bichw", w.d2, inner)  # (B, K, C, H, W), over i
+        outer = g2.view(b, k, c, h, wd) * inner
+        diag = w.t + torch.einsum("ic,bichw->bchw", w.d3, outer)  # (B, C, H, W)
+        return y, diag
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        self._check_input(x)
+        y, diag = self.value_and_diagonal(x, self.masked_weights())
+        # Sum the log-diagonal in at least float32, also under bf16 autocast.
+        diag = diag.to(torch.promote_types(diag.dtype, torch.float32))
+        return y, torch.log(diag).flatten(1).sum(dim=1)
+
+    @torch.no_grad()
+    def inverse_with_report(
+        self, y: Tensor, settings: InverseSettings | None = None
+    ) -> tuple[Tensor, list[InversionReport]]:
+        self._check_input(y)
+        s = settings or self.inversion
+        w = self.masked_weights()
+        x, report = fixed_point_inverse(
+            lambda x: self.value_and_diagonal(x, w),
+            y,
+            y / w.t,
+            alpha=s.alpha,
+            max_iter=s.max_iter,
+            tol=s.tol,
+            on_fail=s.on_fail,
+            name=self.kind,
+        )
+        return x, [report]
+
+    def _check_input(self, x: Tensor) -> None:
+        if x.dim() != 4 or tuple(x.shape[1:]) != self.shape:
+            raise ValueError(
+                f"MintLayer expects (B, {', '.join(map(str, self.shape))}), got {tuple(x.shape)}"
+            )
+        if x.dtype != self.t.dtype:
+            raise ValueError(
+                f"MintLayer parameters are {self.t.dtype}, got an input of dtype {x.dtype}"
+            )
+
+    def extra_repr(self) -> str:
+        c, h, w = self.shape
+        return f"C={c}, H={h}, W={w}, K={self.hidden_groups}, kind={self.kind!r}"

@@ -1,0 +1,154 @@
+"""MintNet: paired lower/upper Mint layers across scales, with squeezes between them."""
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from mintnet.nn.inverse import InverseSettings, InversionReport
+from mintnet.nn.invertible import FlowSequential
+from mintnet.nn.mint_layer import MintLayer
+from mintnet.nn.squeeze import Squeeze
+
+__all__ = ["MintNet", "hidden_groups_per_scale", "squeeze_positions", "standard_normal_log_prob"]
+
+K_SHRINK_PER_SQUEEZE = 4
+"""A squeeze multiplies the channels by 4, so K is divided by 4 to keep the hidden width ~constant."""
+
+
+def squeeze_positions(n_layers: int, n_squeezes: int) -> list[int]:
+    """Pair indices before which a squeeze goes: ``gap * s`` for ``s = 1..n_squeezes``, with
+    ``gap = n_layers // (n_squeezes + 1)`` (paper's MNIST model: 20 pairs, 2 squeezes -> [6, 12])."""
+    if n_layers < 1:
+        raise ValueError(f"n_layers (number of lower/upper pairs) must be >= 1, got {n_layers}")
+    if n_squeezes < 0:
+        raise ValueError(f"n_squeezes must be >= 0, got {n_squeezes}")
+    gap = n_layers // (n_squeezes + 1)
+    if n_squeezes and gap == 0:
+        raise ValueError(
+            f"n_layers={n_layers} pairs cannot hold n_squeezes={n_squeezes} evenly spaced squeezes; "
+            f"use n_layers >= {n_squeezes + 1} or fewer squeezes"
+        )
+    return [gap * s for s in range(1, n_squeezes + 1)]
+
+
+def hidden_groups_per_scale(hidden_groups: int | Sequence[int], n_squeezes: int) -> list[int]:
+    """K at each scale: an int ``K`` gives ``max(1, K // 4**s)`` (paper: 45, 11, 2); a sequence
+    gives one K per scale explicitly."""
+    if isinstance(hidden_groups, int):
+        if hidden_groups < 1:
+            raise ValueError(f"hidden_groups (K) must be >= 1, got {hidden_groups}")
+        return [max(1, hidden_groups // K_SHRINK_PER_SQUEEZE**s) for s in range(n_squeezes + 1)]
+    groups = [int(k) for k in hidden_groups]
+    if len(groups) != n_squeezes + 1 or min(groups, default=0) < 1:
+        raise ValueError(
+            f"hidden_groups must be an int >= 1 or {n_squeezes + 1} ints >= 1 (one per scale), "
+            f"got {list(hidden_groups)}"
+        )
+    return groups
+
+
+class MintNet(FlowSequential):
+    r"""The MintNet flow: ``n_layers`` pairs of Mint layers (lower, then upper) with ``n_squeezes``
+    squeezes evenly spaced between them, and a standard normal prior on the output.
+
+    .. math:: \log p(x) = \log \mathcal{N}(f(x); 0, I) + \log |\det J_f(x)|
+
+    There is no factor-out: every dimension passes through every layer.
+
+    References:
+        Song, Meng & Ermon, "MintNet", NeurIPS 2019, arXiv:1907.07945 (the MNIST density model is
+        ``MintNet((1, 28, 28), n_layers=20, n_squeezes=2, hidden_groups=45)``).
+
+    Arguments:
+        in_shape: ``(C, H, W)`` of the input; ``H`` and ``W`` must halve ``n_squeezes`` times.
+        n_layers: number of lower/upper pairs.
+        n_squeezes: number of 2x2 squeezes.
+        hidden_groups: ``K`` at the first scale (divided by 4 at each squeeze), or one K per scale.
+        kernel_size: odd kernel size of every masked convolution.
+        activation: ``"elu"`` or ``"leaky_relu"``.
+        init_gain: see :class:`MintLayer`.
+        inversion: default fixed-point settings of every layer.
+    """
+
+    def __init__(
+        self,
+        in_shape: Sequence[int],
+        n_layers: int = 20,
+        n_squeezes: int = 2,
+        hidden_groups: int | Sequence[int] = 45,
+        kernel_size: int = 3,
+        activation: str = "elu",
+        init_gain: float | None = 0.005,
+        inversion: InverseSettings | None = None,
+    ) -> None:
+        in_shape = tuple(int(s) for s in in_shape)
+        if len(in_shape) != 3 or min(in_shape) < 1:
+            raise ValueError(f"in_shape must be (C, H, W) with positive sizes, got {in_shape}")
+        c, h, w = in_shape
+        scale = 2**n_squeezes
+        if n_squeezes < 0 or h % scale or w % scale:
+            raise ValueError(
+                f"image size {h}x{w} cannot be halved n_squeezes={n_squeezes} times; "
+                f"H and W must be multiples of {scale}"
+            )
+        positions = squeeze_positions(n_layers, n_squeezes)
+        groups = hidden_groups_per_scale(hidden_groups, n_squeezes)
+        inversion = inversion or InverseSettings()
+        layers: list[torch.nn.Module] = []
+        for pair in range(n_layers):
+            if pair in positions:
+                layers.append(Squeeze())
+                c, h, w = 4 * c, h // 2, w // 2
+            k = groups[sum(pair >= p for p in positions)]  # the scale this pair is at
+            for kind in ("lower", "upper"):
+                layers.append(
+                    MintLayer(c, h, w, k, kind, kernel_size, activation, init_gain, inversion)
+                )
+        super().__init__(*layers)
+        self.in_shape = in_shape
+        self.latent_shape = (c, h, w)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """``x`` of shape ``(B, *in_shape)`` to ``(z, logdet)``, ``z`` of shape ``(B, *latent_shape)``."""
+        _check_input(x, self.in_shape, "MintNet input", self.param_dtype)
+        return super().forward(x)
+
+    def inverse_with_report(
+        self, z: Tensor, settings: InverseSettings | None = None
+    ) -> tuple[Tensor, list[InversionReport]]:
+        """``z`` of shape ``(B, *latent_shape)`` back to ``x``, with one report per Mint layer."""
+        _check_input(z, self.latent_shape, "MintNet latent", self.param_dtype)
+        return super().inverse_with_report(z, settings)
+
+    @property
+    def param_dtype(self) -> torch.dtype:
+        """The dtype of the parameters (inputs must match it)."""
+        return next(self.parameters()).dtype
+
+    def log_prob(self, x: Tensor) -> Tensor:
+        """``log p(x)`` of shape ``(B,)`` under the standard normal prior."""
+        z, logdet = self(x)
+        return standard_normal_log_prob(z) + logdet
+
+    @torch.no_grad()
+    def sample(
+        self, n: int, temperature: float = 1.0, settings: InverseSettings | None = None
+    ) -> tuple[Tensor, list[InversionReport]]:
+        """Invert ``z ~ N(0, temperature^2 I)``; returns ``(x, reports)``."""
+        ref = next(self.parameters())
+        z = temperature * torch.randn(n, *self.latent_shape, dtype=ref.dtype, device=ref.device)
+        return self.inverse_with_report(z, settings)
+
+
+def standard_normal_log_prob(z: Tensor) -> Tensor:
+    """``sum log N(z; 0, I)`` over all but the batch dimension, shape ``(B,)``."""
+    return -0.5 * (z.flatten(1).pow(2).sum(dim=1) + z[0].numel() * math.log(2 * math.pi))
+
+
+def _check_input(x: Tensor, shape: tuple[int, ...], what: str, dtype: torch.dtype) -> None:
+    if x.dim() != 4 or tuple(x.shape[1:]) != shape:
+        raise ValueError(f"{what} must be (B, {', '.join(map(str, shape))}), got {tuple(x.shape)}")
+    if x.dtype != dtype:
+        raise ValueError(f"{what} must have the parameters' dtype {dtype}, got {x.dtype}")

@@ -1,0 +1,119 @@
+import pytest
+import torch
+
+from mintnet.nn import InverseSettings, MintLayer
+from tests.nn.helpers import jacobians, perturb
+
+SHAPES = [(1, 1), (1, 2), (3, 1), (3, 2)]  # (C, K)
+
+
+def _layer(c, k, kind, kernel=3, act="elu", scale=0.3, h=4, w=4):
+    layer = MintLayer(c, h, w, k, kind, kernel, act).double()
+    return perturb(layer, scale)
+
+
+@pytest.mark.parametrize("c, k", SHAPES)
+@pytest.mark.parametrize("kind", ["lower", "upper"])
+@pytest.mark.parametrize("kernel", [3, 5])
+@pytest.mark.parametrize("act", ["elu", "leaky_relu"])
+def test_jacobian_is_triangular_positive_and_matches_logdet(c, k, kind, kernel, act):
+    layer = _layer(c, k, kind, kernel, act)
+    x = torch.randn(2, c, 4, 4, dtype=torch.float64)
+    _, logdet = layer(x)
+    jac = jacobians(lambda a: layer(a)[0], x)  # (B, D, D), channel-major order
+    off = torch.triu(jac, 1) if kind == "lower" else torch.tril(jac, -1)
+    assert off.abs().max() == 0.0
+    assert jac.diagonal(dim1=1, dim2=2).min() > 0
+    assert torch.allclose(torch.linalg.slogdet(jac).logabsdet, logdet, atol=1e-8, rtol=0)
+    # and the triangle is really used: the layer is not merely diagonal
+    strict = torch.tril(jac, -1) if kind == "lower" else torch.triu(jac, 1)
+    assert strict.abs().max() > 1e-3
+
+
+def test_diagonal_stays_positive_for_any_raw_signs():
+    layer = MintLayer(3, 4, 4, 2, "lower").double()
+    with torch.no_grad():
+        for p in layer.parameters():
+            p.copy_(3.0 * torch.randn_like(p))  # huge weights of every sign, negative raw t
+        layer.t.copy_(-layer.t.abs())
+    x = 3.0 * torch.randn(4, 3, 4, 4, dtype=torch.float64)
+    _, diag = layer.value_and_diagonal(x, layer.masked_weights())
+    assert diag.min() > 0
+    w = layer.masked_weights()
+    products = w.d3[:, None, :] * w.d2 * w.d1[None, :, :]  # (K, K, C)
+    assert products.min() >= 0
+
+
+def test_value_and_diagonal_agree_with_autograd_diagonal():
+    layer = _layer(3, 2, "upper")
+    x = torch.randn(2, 3, 4, 4, dtype=torch.float64)
+    _, diag = layer.value_and_diagonal(x, layer.masked_weights())
+    jac = jacobians(lambda a: layer(a)[0], x)
+    assert torch.allclose(diag.flatten(1), jac.diagonal(dim1=1, dim2=2), atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["lower", "upper"])
+def test_inverse_round_trip_float64(kind):
+    layer = _layer(3, 2, kind, scale=0.1)
+    x = torch.randn(3, 3, 4, 4, dtype=torch.float64)
+    y, _ = layer(x)
+    x_rec = layer.inverse(y, InverseSettings(tol=1e-13))
+    assert (x_rec - x).abs().max() < 1e-10
+
+
+def test_every_parameter_gets_a_gradient():
+    layer = _layer(2, 2, "lower")
+    y, logdet = layer(torch.randn(2, 2, 4, 4, dtype=torch.float64))
+    (y.square().sum() - logdet.sum()).backward()
+    for name, p in layer.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_masks_are_buffers_not_parameters():
+    layer = MintLayer(2, 4, 4, 2, "lower")
+    names = {n for n, _ in layer.named_parameters()}
+    assert not any("mask" in n for n in names)
+    assert {"mask1", "mask2", "mask3"} <= {n for n, _ in layer.named_buffers()}
+
+
+def test_parameter_shapes_follow_the_paper():
+    layer = MintLayer(3, 5, 6, 4, "lower", kernel_size=5)
+    shapes = {n: tuple(p.shape) for n, p in layer.named_parameters()}
+    assert shapes == {
+        "weight1": (12, 3, 5, 5),
+        "bias1": (12,),
+        "weight2": (12, 12, 5, 5),
+        "bias2": (12,),
+        "weight3": (3, 12, 5, 5),
+        "bias3": (3,),
+        "t": (3, 5, 6),
+    }
+
+
+@pytest.mark.parametrize(
+    "shape, dtype, match",
+    [
+        ((2, 3, 4, 5), torch.float32, r"expects \(B, 3, 4, 4\), got \(2, 3, 4, 5\)"),
+        ((2, 3, 4), torch.float32, r"got \(2, 3, 4\)"),
+        ((2, 3, 4, 4), torch.float64, "dtype torch.float64"),
+    ],
+)
+def test_wrong_input_is_refused(shape, dtype, match):
+    layer = MintLayer(3, 4, 4, 1, "lower")
+    with pytest.raises(ValueError, match=match):
+        layer(torch.zeros(shape, dtype=dtype))
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"hidden_groups": 0}, "hidden_groups"),
+        ({"activation": "relu"}, "activation"),
+        ({"kind": "diagonal"}, "kind"),
+        ({"kernel_size": 2}, "odd"),
+    ],
+)
+def test_impossible_layers_are_refused(kwargs, match):
+    args = {"channels": 1, "height": 4, "width": 4, "hidden_groups": 1, "kind": "lower"} | kwargs
+    with pytest.raises(ValueError, match=match):
+        MintLayer(**args)
