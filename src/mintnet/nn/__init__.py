@@ -5,6 +5,7 @@ Plain PyTorch: nothing here imports Lightning, Hydra or a logger.
 
 from mintnet.nn.activations import MonotoneActivation
 from mintnet.nn.bits import bits_per_dim
+from mintnet.nn.image_flow import ImageFlow
 from mintnet.nn.inverse import (
     InverseSettings,
     InversionError,
@@ -22,6 +23,7 @@ from mintnet.nn.squeeze import Squeeze
 __all__ = [
     "Dequantize",
     "FlowSequential",
+    "ImageFlow",
     "InversionError",
     "InversionReport",
     "InversionWarning",

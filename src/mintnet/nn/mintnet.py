@@ -132,15 +132,6 @@ class MintNet(FlowSequential):
         z, logdet = self(x)
         return standard_normal_log_prob(z) + logdet
 
-    @torch.no_grad()
-    def sample(
-        self, n: int, temperature: float = 1.0, settings: InverseSettings | None = None
-    ) -> tuple[Tensor, list[InversionReport]]:
-        """Invert ``z ~ N(0, temperature^2 I)``; returns ``(x, reports)``."""
-        ref = next(self.parameters())
-        z = temperature * torch.randn(n, *self.latent_shape, dtype=ref.dtype, device=ref.device)
-        return self.inverse_with_report(z, settings)
-
 
 def standard_normal_log_prob(z: Tensor) -> Tensor:
     """``sum log N(z; 0, I)`` over all but the batch dimension, shape ``(B,)``."""
