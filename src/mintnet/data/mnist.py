@@ -1,0 +1,140 @@
+"""MNIST and Fashion-MNIST from their IDX files, in torchvision's on-disk layout."""
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+from torchvision import datasets
+
+from mintnet.data.datamodule import ImageDataModule
+from mintnet.data.dataset import LabelledImages
+from mintnet.data.errors import DatasetNotFoundError, corrupt, not_found
+from mintnet.data.idx import read_idx
+
+__all__ = ["DEBIAN_FASHION_MNIST_DIR", "FashionMNISTDataModule", "MNISTDataModule"]
+
+DEBIAN_FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+"""Where Debian's ``dataset-fashion-mnist`` package installs the four IDX files."""
+
+IDX_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+"""Split -> (images, labels) file names, without the optional ``.gz``."""
+
+
+class _IDXDataModule(ImageDataModule):
+    """28x28 grey images with 10 classes, read from ``<root>/<Folder>/raw/*-idx?-ubyte[.gz]``.
+
+    ``<Folder>`` is the torchvision class name, so ``download=True`` (torchvision's downloader)
+    fills the same directory this module reads. Test split: the official 10k test set.
+    Other arguments as :class:`ImageDataModule`.
+    """
+
+    torchvision_class: ClassVar[type[datasets.MNIST]]
+    install_hint: ClassVar[str]
+    image_shape = (1, 28, 28)
+    n_bins = 256
+    num_classes = 10
+
+    def __init__(
+        self,
+        root: str,
+        batch_size: int = 32,
+        num_workers: int = 0,
+        seed: int = 0,
+        val_fraction: float = 0.05,
+        augment: Sequence[str] = (),
+        crop_padding: int = 2,
+        download: bool = False,
+    ) -> None:
+        super().__init__(root, batch_size, num_workers, seed, val_fraction, augment, crop_padding)
+        self.download = bool(download)
+
+    def search_dirs(self) -> list[Path]:
+        """The directories tried in order; the first holding all four files is used."""
+        return [Path(self.root) / self.torchvision_class.__name__ / "raw"]
+
+    def check(self) -> None:
+        if self._find_files() is None:
+            raise self._not_found()
+
+    def _not_found(self) -> DatasetNotFoundError:
+        expected = [name for pair in IDX_FILES.values() for name in pair]
+        first = self.search_dirs()[0]
+        return not_found(
+            self.name,
+            self.search_dirs(),
+            [f"{name}[.gz]" for name in expected],
+            [n for n in expected if _find(first, n) is None],
+            self.install_hint.format(root=self.root),
+        )
+
+    def _find_files(self) -> dict[str, tuple[Path, Path]] | None:
+        """Split -> (images, labels) paths in the first directory that holds all four."""
+        for directory in self.search_dirs():
+            found: dict[str, tuple[Path, Path]] = {}
+            for split, names in IDX_FILES.items():
+                images, labels = (_find(directory, name) for name in names)
+                if images is not None and labels is not None:
+                    found[split] = (images, labels)
+            if len(found) == len(IDX_FILES):
+                return found
+        return None
+
+    def _download(self) -> None:
+        if self.download and self._find_files() is None:
+            self.torchvision_class(self.root, train=True, download=True)
+
+    def _load_train_test(self) -> tuple[LabelledImages, LabelledImages]:
+        files = self._find_files()
+        if files is None:
+            raise self._not_found()
+        return self._read(*files["train"]), self._read(*files["test"])
+
+    def _read(self, image_path: Path, label_path: Path) -> LabelledImages:
+        images = read_idx(image_path, ndim=3, dataset=self.name)
+        labels = read_idx(label_path, ndim=1, dataset=self.name)
+        if images.shape[1:] != self.image_shape[1:]:
+            raise corrupt(self.name, image_path, f"images are {images.shape[1:]}, not (28, 28)")
+        if len(images) != len(labels):
+            raise corrupt(self.name, label_path, f"{len(labels)} labels for {len(images)} images")
+        return LabelledImages(images[:, None], labels.astype(np.int64))  # (N, 1, 28, 28)
+
+
+class MNISTDataModule(_IDXDataModule):
+    """MNIST handwritten digits (LeCun et al.); see :class:`_IDXDataModule` for the layout."""
+
+    name = "mnist"
+    torchvision_class = datasets.MNIST
+    install_hint = (
+        "pass data.download=true on a machine with network access, or copy the four IDX files "
+        "(gzipped or not) into {root}/MNIST/raw"
+    )
+
+
+class FashionMNISTDataModule(_IDXDataModule):
+    """Fashion-MNIST (Xiao et al., 2017) from ``<root>/FashionMNIST/raw``.
+
+    Falls back to :data:`DEBIAN_FASHION_MNIST_DIR` when the root holds no copy.
+    """
+
+    name = "fashion_mnist"
+    torchvision_class = datasets.FashionMNIST
+    install_hint = (
+        "apt-get install dataset-fashion-mnist (puts them in "
+        f"{DEBIAN_FASHION_MNIST_DIR}), pass data.download=true on a machine with network "
+        "access, or copy the four IDX files (gzipped or not) into {root}/FashionMNIST/raw"
+    )
+
+    def search_dirs(self) -> list[Path]:
+        return [*super().search_dirs(), DEBIAN_FASHION_MNIST_DIR]
+
+
+def _find(directory: Path, name: str) -> Path | None:
+    """``directory/name``, else ``directory/name.gz``, else None."""
+    for candidate in (directory / name, directory / f"{name}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None

@@ -1,0 +1,80 @@
+import pytest
+import torch
+
+from mintnet.data import CIFAR10DataModule, DigitsDataModule, MNISTDataModule
+from tests.data.checks import assert_on_grid
+from tests.data.formats import write_mnist
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("batch_size", 0),
+        ("batch_size", 2.5),
+        ("num_workers", -1),
+        ("seed", -3),
+        ("val_fraction", 0.0),
+        ("val_fraction", 1.0),
+        ("val_fraction", "half"),
+        ("crop_padding", -1),
+    ],
+)
+def test_bad_arguments_name_the_key_and_value(key, value):
+    with pytest.raises(ValueError, match=f"{key} must be .*got {value!r}"):
+        CIFAR10DataModule("unused", **{key: value})
+
+
+def test_unknown_augmentation_lists_the_valid_names():
+    with pytest.raises(
+        ValueError, match="augment: unknown name.*'rotate'.*'hflip', 'random_crop'"
+    ):
+        MNISTDataModule("unused", augment=["hflip", "rotate"])
+    with pytest.raises(ValueError, match="augment must be a list"):
+        MNISTDataModule("unused", augment="hflip")
+    with pytest.raises(ValueError, match="crop_padding must be >= 1 with random_crop, got 0"):
+        MNISTDataModule("unused", augment=["random_crop"], crop_padding=0)
+
+
+def test_val_fraction_too_small_for_the_data_is_reported(tmp_path):
+    write_mnist(tmp_path / "MNIST" / "raw", n_train=20)
+    with pytest.raises(ValueError, match="val_fraction=0.01 of 20 images gives 0"):
+        MNISTDataModule(str(tmp_path), val_fraction=0.01).setup()
+
+
+def test_augmentation_touches_train_only(tmp_path):
+    write_mnist(tmp_path / "MNIST" / "raw")
+    plain = MNISTDataModule(str(tmp_path))
+    augmented = MNISTDataModule(str(tmp_path), augment=["hflip", "random_crop"], crop_padding=2)
+    plain.setup()
+    augmented.setup()
+    for split in ("val", "test"):
+        for i in range(len(plain.datasets[split])):
+            assert torch.equal(augmented.datasets[split][i][0], plain.datasets[split][i][0])
+    changed = 0
+    for _ in range(5):
+        for i in range(len(plain.datasets["train"])):
+            x, y = augmented.datasets["train"][i]
+            assert y == plain.datasets["train"][i][1] and x.shape == (1, 28, 28)
+            assert_on_grid(x, 256)
+            changed += not torch.equal(x, plain.datasets["train"][i][0])
+    assert changed > 50  # of 95 draws; unchanged needs no flip and the centre crop
+
+
+def test_loaders_shuffle_train_only_and_workers_persist_only_when_present():
+    dm = DigitsDataModule(batch_size=16, seed=5)
+    train, val = dm.train_dataloader(), dm.val_dataloader()
+    assert isinstance(train.sampler, torch.utils.data.RandomSampler)
+    assert isinstance(val.sampler, torch.utils.data.SequentialSampler)
+    assert train.generator is not None and train.generator.initial_seed() == 5
+    assert train.batch_size == 16 and not train.persistent_workers
+    workers = DigitsDataModule(num_workers=2).train_dataloader()
+    assert workers.num_workers == 2 and workers.persistent_workers
+
+
+def test_setup_runs_once_and_repr_shows_the_settings():
+    dm = DigitsDataModule()
+    dm.setup("fit")
+    first = dm.datasets["train"]
+    dm.setup("test")
+    assert dm.datasets["train"] is first
+    assert "DigitsDataModule(" in repr(dm) and "batch_size=64" in repr(dm)

@@ -1,0 +1,116 @@
+import gzip
+
+import numpy as np
+import pytest
+import torch
+
+import mintnet.data.mnist
+from mintnet.data import (
+    DatasetCorruptError,
+    DatasetNotFoundError,
+    FashionMNISTDataModule,
+    MNISTDataModule,
+)
+from tests.data.checks import assert_batches, assert_split_disjoint, assert_traceable
+from tests.data.formats import truncate, write_idx, write_mnist
+
+SIZES = {"train": 19, "val": 1, "test": 6}  # 20 train images, val_fraction 0.05
+
+
+@pytest.fixture(autouse=True)
+def no_debian_copy(tmp_path, monkeypatch):
+    """Never read the machine's /usr/share: point the fallback at an empty directory."""
+    monkeypatch.setattr(mintnet.data.mnist, "DEBIAN_FASHION_MNIST_DIR", tmp_path / "debian")
+
+
+def test_mnist_loads_idx_files_from_torchvision_layout(tmp_path):
+    write_mnist(tmp_path / "MNIST" / "raw")
+    dm = MNISTDataModule(str(tmp_path), batch_size=4)
+    assert (dm.image_shape, dm.n_bins, dm.num_classes) == ((1, 28, 28), 256, 10)
+    out = assert_batches(dm, SIZES)
+    assert_traceable(*out["test"], set(range(100, 106)))
+    x, y = (torch.cat([out["train"][i], out["val"][i]]) for i in (0, 1))
+    assert_traceable(x, y, set(range(20)))
+    assert_split_disjoint(dm)
+
+
+def test_a_known_pixel_round_trips(tmp_path):
+    write_mnist(tmp_path / "MNIST" / "raw")
+    images = np.zeros((6, 28, 28), dtype=np.uint8)
+    images[3, 5, 7] = 200
+    write_idx(tmp_path / "MNIST" / "raw" / "t10k-images-idx3-ubyte", images)
+    dm = MNISTDataModule(str(tmp_path))
+    dm.setup()
+    x, y = dm.datasets["test"][3]
+    assert x[0, 5, 7] == torch.tensor(200 / 255) and torch.count_nonzero(x) == 1
+    assert y == 103 % 10
+
+
+def test_gzipped_files_are_read_too(tmp_path):
+    write_mnist(tmp_path / "MNIST" / "raw", gzipped=True)
+    assert_batches(MNISTDataModule(str(tmp_path)), SIZES)
+
+
+def test_mnist_missing_names_dataset_path_and_files(tmp_path):
+    write_idx(tmp_path / "MNIST" / "raw" / "train-images-idx3-ubyte", np.zeros((1, 28, 28)))
+    dm = MNISTDataModule(str(tmp_path))
+    with pytest.raises(DatasetNotFoundError) as info:
+        dm.prepare_data()
+    message = str(info.value)
+    assert "mnist" in message and str(tmp_path / "MNIST" / "raw") in message
+    for name in ("train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        assert name in message
+    assert "data.download=true" in message
+    assert isinstance(info.value, FileNotFoundError)
+
+
+@pytest.mark.parametrize("keep", [2, 10, 500])
+def test_truncated_idx_names_the_file(tmp_path, keep):
+    raw = tmp_path / "MNIST" / "raw"
+    write_mnist(raw)
+    truncate(raw / "train-images-idx3-ubyte", keep)
+    with pytest.raises(DatasetCorruptError, match="train-images-idx3-ubyte"):
+        MNISTDataModule(str(tmp_path)).setup()
+
+
+def test_truncated_gzip_names_the_file(tmp_path):
+    raw = tmp_path / "MNIST" / "raw"
+    write_mnist(raw, gzipped=True)
+    truncate(raw / "t10k-labels-idx1-ubyte.gz", 20)
+    with pytest.raises(DatasetCorruptError, match="t10k-labels-idx1-ubyte.gz"):
+        MNISTDataModule(str(tmp_path)).setup()
+
+
+def test_label_count_mismatch_is_reported(tmp_path):
+    raw = tmp_path / "MNIST" / "raw"
+    write_mnist(raw)
+    write_idx(raw / "t10k-labels-idx1-ubyte", np.zeros(5, dtype=np.uint8))
+    with pytest.raises(DatasetCorruptError, match="5 labels for 6 images"):
+        MNISTDataModule(str(tmp_path)).setup()
+
+
+def test_fashion_mnist_reads_its_own_folder(tmp_path):
+    write_mnist(tmp_path / "FashionMNIST" / "raw")
+    dm = FashionMNISTDataModule(str(tmp_path))
+    assert dm.name == "fashion_mnist"
+    assert_batches(dm, SIZES)
+
+
+def test_fashion_mnist_falls_back_to_debian_folder_with_gz_names(tmp_path, monkeypatch):
+    debian = tmp_path / "debian"
+    write_mnist(debian, gzipped=True)
+    assert (debian / "train-images-idx3-ubyte.gz").is_file()
+    gzip.decompress((debian / "train-images-idx3-ubyte.gz").read_bytes())  # really gzipped
+    dm = FashionMNISTDataModule(str(tmp_path / "empty"))
+    out = assert_batches(dm, SIZES)
+    assert_traceable(*out["test"], set(range(100, 106)))
+
+
+def test_fashion_mnist_missing_mentions_both_places_and_apt(tmp_path):
+    with pytest.raises(DatasetNotFoundError) as info:
+        FashionMNISTDataModule(str(tmp_path)).check()
+    message = str(info.value)
+    assert str(tmp_path / "FashionMNIST" / "raw") in message
+    assert str(tmp_path / "debian") in message
+    assert "apt-get install dataset-fashion-mnist" in message
+    assert "t10k-labels-idx1-ubyte" in message
