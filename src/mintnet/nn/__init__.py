@@ -5,6 +5,7 @@ Plain PyTorch: nothing here imports Lightning, Hydra or a logger.
 
 from mintnet.nn.activations import MonotoneActivation
 from mintnet.nn.bits import bits_per_dim
+from mintnet.nn.classifier import MintClassifier
 from mintnet.nn.image_flow import ImageFlow
 from mintnet.nn.inverse import (
     InverseSettings,
@@ -18,6 +19,7 @@ from mintnet.nn.masks import block_mask, diagonal_centre_mask, triangular_mask
 from mintnet.nn.mint_layer import MaskedWeights, MintLayer
 from mintnet.nn.mintnet import MintNet, standard_normal_log_prob
 from mintnet.nn.preprocess import Dequantize, Logit
+from mintnet.nn.resnet import ResNetClassifier
 from mintnet.nn.squeeze import Squeeze
 
 __all__ = [
@@ -31,9 +33,11 @@ __all__ = [
     "InvertibleModule",
     "Logit",
     "MaskedWeights",
+    "MintClassifier",
     "MintLayer",
     "MintNet",
     "MonotoneActivation",
+    "ResNetClassifier",
     "Squeeze",
     "bits_per_dim",
     "block_mask",

@@ -45,11 +45,25 @@ class ImageFlow(torch.nn.Module):
         """Bits per dimension of each image, shape ``(B,)``: the training loss."""
         return bits_per_dim(self.log_prob(x), self.num_dims, self.dequantize.n_bins)
 
+    def centre_logits(self, x: Tensor) -> Tensor:
+        r"""The network input ``v`` for images on the grey-level grid, without dequantisation noise:
+
+        .. math:: v = \mathrm{logit}\Big(\frac{\mathrm{round}(x\,(n_\mathrm{bins} - 1)) + 1/2}{n_\mathrm{bins}}\Big)
+
+        the centre of each grey level's bin; ``x`` and ``v`` are ``(B, C, H, W)``.
+        """
+        if x.dim() != 4 or tuple(x.shape[1:]) != self.net.in_shape:
+            shape = ", ".join(map(str, self.net.in_shape))
+            raise ValueError(f"images must be (B, {shape}), got {tuple(x.shape)}")
+        lo, hi = float(x.min()), float(x.max())
+        if not (0.0 <= lo and hi <= 1.0):
+            raise ValueError(f"images must lie in [0, 1], got the range [{lo:.4g}, {hi:.4g}]")
+        n_bins = self.dequantize.n_bins
+        return self.logit((torch.round(x * (n_bins - 1)) + 0.5) / n_bins)[0]
+
     def encode(self, x: Tensor) -> Tensor:
-        """The latent ``z`` of images ``x``, taking the centre of each grey-level bin (no noise)."""
-        levels = torch.round(x * (self.dequantize.n_bins - 1))
-        v, _ = self.logit((levels + 0.5) / self.dequantize.n_bins)
-        return self.net(v)[0]
+        """The latent ``z`` of images ``x``: ``net(centre_logits(x))``."""
+        return self.net(self.centre_logits(x))[0]
 
     @torch.no_grad()
     def decode(

@@ -1,0 +1,39 @@
+"""Analysis of trained flows: sample grids (paper Fig. 3), inversion accuracy (Fig. 4) and latent
+interpolation (Fig. 5), with their checkpoint loader, a training callback and thin CLIs."""
+
+from mintnet.analysis.accuracy import (
+    inversion_accuracy,
+    inversion_errors,
+    plot_inversion_accuracy,
+    write_csv,
+)
+from mintnet.analysis.callbacks import InversionErrorCallback
+from mintnet.analysis.checkpoint import (
+    CheckpointError,
+    flow_config,
+    flow_from_config,
+    load_flow_from_checkpoint,
+    save_flow,
+)
+from mintnet.analysis.grids import make_image_grid, sample_grid, save_image_grid
+from mintnet.analysis.interpolation import interpolation_grid, interpolation_latents
+from mintnet.analysis.reports import summarize_reports
+
+__all__ = [
+    "CheckpointError",
+    "InversionErrorCallback",
+    "flow_config",
+    "flow_from_config",
+    "interpolation_grid",
+    "interpolation_latents",
+    "inversion_accuracy",
+    "inversion_errors",
+    "load_flow_from_checkpoint",
+    "make_image_grid",
+    "plot_inversion_accuracy",
+    "sample_grid",
+    "save_flow",
+    "save_image_grid",
+    "summarize_reports",
+    "write_csv",
+]

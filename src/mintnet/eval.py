@@ -1,0 +1,42 @@
+"""Evaluate a checkpoint on the test split: ``python -m mintnet.eval ckpt_path=PATH``."""
+
+import logging
+
+import hydra
+import pytorch_lightning as pl
+from omegaconf import DictConfig, OmegaConf
+
+from mintnet.checkpoint import load_module
+from mintnet.config import fill_from_data
+from mintnet.errors import reported_errors
+from mintnet.train import instantiate_group
+
+__all__ = ["evaluate", "main"]
+
+log = logging.getLogger(__name__)
+
+
+def evaluate(cfg: DictConfig) -> dict[str, float]:
+    """Test the checkpoint ``cfg.ckpt_path`` on ``cfg.data``'s test split; return the metrics."""
+    datamodule = hydra.utils.instantiate(cfg.data)
+    datamodule.check()
+    model = load_module(cfg.ckpt_path)
+    fill_from_data(OmegaConf.create(model.model_config), datamodule)  # refuses a mismatch
+    loggers = instantiate_group(cfg.get("logger"))
+    trainer = hydra.utils.instantiate(cfg.trainer, logger=loggers or False, callbacks=[])
+    if cfg.get("seed") is not None:  # seeded last, as mintnet-train does before its test
+        pl.seed_everything(cfg.seed, workers=True)
+    results = trainer.test(model, datamodule=datamodule)
+    return {k: float(v) for k, v in results[0].items()}
+
+
+@hydra.main(version_base="1.3", config_path="../../conf", config_name="eval")
+def main(cfg: DictConfig) -> None:
+    with reported_errors("mintnet-eval"):
+        metrics = evaluate(cfg)
+    for key, value in sorted(metrics.items()):
+        print(f"{key}: {value:.4f}")
+
+
+if __name__ == "__main__":
+    main()

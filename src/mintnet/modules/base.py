@@ -1,0 +1,40 @@
+"""What both LightningModules share: optimizers from config, and the config kept in checkpoints."""
+
+from typing import Any
+
+import pytorch_lightning as pl
+
+from mintnet.modules.optim import OptimizerFactory, SchedulerFactory, build_optimizers
+
+__all__ = ["CHECKPOINT_KEY", "ConfiguredModule"]
+
+CHECKPOINT_KEY = "mintnet"
+"""Checkpoint entry holding ``{"model": <resolved model config>}``, so a checkpoint rebuilds its
+model with ``hydra.utils.instantiate`` and loads with ``torch.load(weights_only=True)``."""
+
+
+class ConfiguredModule(pl.LightningModule):
+    """A LightningModule built from a Hydra config.
+
+    ``model_config`` (a plain dict, set by the entry point) is written into every checkpoint;
+    ``optimizer``/``scheduler`` are partials from the config.
+    """
+
+    def __init__(
+        self,
+        optimizer: OptimizerFactory | None,
+        scheduler: SchedulerFactory | None,
+        scheduler_interval: str,
+    ) -> None:
+        super().__init__()
+        self.optimizer, self.scheduler = optimizer, scheduler
+        self.scheduler_interval = scheduler_interval
+        self.model_config: dict[str, Any] | None = None
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        return build_optimizers(
+            self.parameters(), self.optimizer, self.scheduler, self.scheduler_interval
+        )
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint[CHECKPOINT_KEY] = {"model": self.model_config}

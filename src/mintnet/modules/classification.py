@@ -1,0 +1,86 @@
+"""Image classification with a MintNet (or ResNet baseline) backbone."""
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torchmetrics import MaxMetric, MeanMetric
+from torchmetrics.classification import MulticlassAccuracy
+
+from mintnet.modules.base import ConfiguredModule
+from mintnet.modules.optim import OptimizerFactory, SchedulerFactory
+
+__all__ = ["ClassificationModule"]
+
+STAGES = ("train", "val", "test")
+
+
+class ClassificationModule(ConfiguredModule):
+    """Cross-entropy training of ``net`` (images in ``[0, 1]`` -> logits); logs
+    ``{stage}/loss``, ``{stage}/acc`` (torchmetrics) and ``val/acc_best``.
+
+    Inputs are standardised as ``(x - mean) / std`` first (the paper normalises its inputs).
+
+    Arguments:
+        net: ``(B, C, H, W) -> (B, num_classes)``.
+        num_classes: number of classes.
+        mean, std: per-channel input normalisation (one value broadcasts to all channels).
+        optimizer, scheduler, scheduler_interval: as in :class:`DensityModule`.
+        compile: run ``net`` through ``torch.compile``.
+    """
+
+    def __init__(
+        self,
+        net: torch.nn.Module,
+        num_classes: int,
+        mean: list[float] | float = 0.5,
+        std: list[float] | float = 0.5,
+        optimizer: OptimizerFactory | None = None,
+        scheduler: SchedulerFactory | None = None,
+        scheduler_interval: str = "epoch",
+        compile: bool = False,
+    ) -> None:
+        super().__init__(optimizer, scheduler, scheduler_interval)
+        self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"], logger=False)
+        self.net = net
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(-1, 1, 1))
+        for stage in STAGES:  # one accuracy and one mean loss per stage: {stage}_acc, {stage}_loss
+            setattr(self, f"{stage}_acc", MulticlassAccuracy(num_classes, average="micro"))
+            setattr(self, f"{stage}_loss", MeanMetric())
+        self.val_acc_best = MaxMetric()
+        if compile:
+            self.net.compile()  # in place: state_dict keys stay the same
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Logits ``(B, num_classes)`` of images ``(B, C, H, W)`` in ``[0, 1]``."""
+        return self.net((x - self.mean) / self.std)
+
+    def _step(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
+        x, y = batch
+        logits = self(x)
+        loss = F.cross_entropy(logits, y)
+        loss_metric, acc_metric = getattr(self, f"{stage}_loss"), getattr(self, f"{stage}_acc")
+        loss_metric.update(loss.detach(), weight=y.numel())
+        acc_metric.update(logits.detach(), y)
+        self.log(f"{stage}/loss", loss_metric, on_step=False, on_epoch=True, prog_bar=True)
+        self.log(f"{stage}/acc", acc_metric, on_step=False, on_epoch=True, prog_bar=True)
+        if stage == "train":
+            self.log("train/step_loss", loss, on_step=True, on_epoch=False)
+        return loss
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        return self._step(batch, "train")
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._step(batch, "val")
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._step(batch, "test")
+
+    def on_validation_epoch_end(self) -> None:
+        if (
+            self.trainer.sanity_checking or self.trainer.state.fn != "fit"
+        ):  # best-so-far is for fitting
+            return
+        self.val_acc_best.update(self.val_acc.compute())
+        self.log("val/acc_best", self.val_acc_best.compute())

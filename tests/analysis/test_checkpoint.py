@@ -1,0 +1,86 @@
+import pytest
+import torch
+
+from mintnet.analysis import CheckpointError, flow_config, load_flow_from_checkpoint, save_flow
+from mintnet.modules.base import CHECKPOINT_KEY
+from mintnet.modules.density import DensityModule
+from mintnet.nn import ImageFlow, InverseSettings, MintNet
+from tests.analysis.helpers import DIGIT_BINS, digits, tiny_flow
+
+
+def test_round_trip_keeps_architecture_and_weights(trained_flow, flow_ckpt):
+    loaded = load_flow_from_checkpoint(flow_ckpt)
+    assert not loaded.training
+    assert flow_config(loaded) == flow_config(trained_flow)
+    x = digits()[:4]
+    assert torch.equal(loaded.encode(x), trained_flow.encode(x))
+
+
+def test_config_records_settings_and_dtype(tmp_path):
+    net = MintNet((1, 8, 8), 2, 1, [3, 1], inversion=InverseSettings(0.5, 7, 1e-3, "raise"))
+    flow = ImageFlow(net, n_bins=DIGIT_BINS).double()
+    loaded = load_flow_from_checkpoint(save_flow(flow, tmp_path / "f.ckpt"))
+    config = flow_config(loaded)
+    assert config["mintnet"]["hidden_groups"] == [3, 1]
+    assert config["mintnet"]["inversion"] == {
+        "alpha": 0.5,
+        "max_iter": 7,
+        "tol": 1e-3,
+        "on_fail": "raise",
+    }
+    assert config["dtype"] == "float64" and loaded.net.param_dtype == torch.float64
+
+
+def test_plain_format_loads_with_weights_only(flow_ckpt):
+    payload = torch.load(flow_ckpt, weights_only=True)
+    assert set(payload) == {"mintnet_flow"}
+
+
+def test_training_checkpoint_is_read_through_load_module(tmp_path):
+    """A ``mintnet-train`` checkpoint: Lightning's state_dict plus the resolved model config."""
+    flow = tiny_flow()
+    module = DensityModule(flow.net, n_bins=DIGIT_BINS, logit_lam=0.05)
+    config = {
+        "_target_": "mintnet.modules.density.DensityModule",
+        "n_bins": DIGIT_BINS,
+        "logit_lam": 0.05,
+        "net": {
+            "_target_": "mintnet.nn.MintNet",
+            "in_shape": [1, 8, 8],
+            "n_layers": 2,
+            "n_squeezes": 1,
+            "hidden_groups": 2,
+        },
+    }
+    path = tmp_path / "epoch=0.ckpt"
+    torch.save({"state_dict": module.state_dict(), CHECKPOINT_KEY: {"model": config}}, path)
+    loaded = load_flow_from_checkpoint(path)
+    x = digits()[:2]
+    assert torch.equal(loaded.encode(x), flow.encode(x))
+
+
+def test_missing_file_is_refused(tmp_path):
+    path = tmp_path / "nope.ckpt"
+    with pytest.raises(CheckpointError, match=f"{path} does not exist"):
+        load_flow_from_checkpoint(path)
+
+
+def test_foreign_torch_file_is_refused(tmp_path):
+    path = tmp_path / "other.pt"
+    torch.save({"weights": torch.zeros(3)}, path)
+    with pytest.raises(CheckpointError, match=f"{path} is not a mintnet checkpoint"):
+        load_flow_from_checkpoint(path)
+
+
+def test_non_torch_file_is_refused(tmp_path):
+    path = tmp_path / "notes.ckpt"
+    path.write_text("hello")
+    with pytest.raises(CheckpointError, match=f"{path} cannot be read as a PyTorch checkpoint"):
+        load_flow_from_checkpoint(path)
+
+
+def test_broken_plain_format_is_refused(tmp_path):
+    path = tmp_path / "broken.ckpt"
+    torch.save({"mintnet_flow": {"config": {"mintnet": {}}, "state_dict": {}}}, path)
+    with pytest.raises(CheckpointError, match="cannot rebuild the flow"):
+        load_flow_from_checkpoint(path)
