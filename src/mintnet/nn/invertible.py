@@ -46,9 +46,13 @@ class FlowSequential(InvertibleModule):
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         logdet = x.new_zeros(x.shape[0])
         for layer in self.layers:
-            x, layer_logdet = layer(x)
+            x, layer_logdet = self.run_layer(layer, x)
             logdet = logdet + layer_logdet
         return x, logdet
+
+    def run_layer(self, layer: InvertibleModule, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Apply one layer in the forward pass (a hook for e.g. activation checkpointing)."""
+        return layer(x)
 
     def inverse_with_report(
         self, y: Tensor, settings: InverseSettings | None = None

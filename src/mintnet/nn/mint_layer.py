@@ -103,15 +103,20 @@ class MintLayer(InvertibleModule):
         self.t = torch.nn.Parameter(torch.ones(c, height, width))
 
         # Masks are fixed: buffers, built once. mask2 leaves out the diagonal centre taps, which the
-        # sign rule fills in; centre picks the centre tap of a k x k kernel.
+        # sign rule fills in.
         k_groups = hidden_groups
         self.register_buffer("mask1", block_mask(k, c, k_groups, 1, kind))
         self.register_buffer("mask3", block_mask(k, c, 1, k_groups, kind))
         diag2 = diagonal_centre_mask(k, c, k_groups, k_groups)
         self.register_buffer("mask2", block_mask(k, c, k_groups, k_groups, kind) - diag2)
-        centre = torch.zeros(k, k)
-        centre[k // 2, k // 2] = 1.0
-        self.register_buffer("centre", centre)
+        # Where the sign rule writes W2's diagonal centre taps, [i*C + c, j*C + c, m, m] in
+        # (i, j, c) order; derived from the shapes, so not saved in the state dict.
+        i, j, ch = torch.meshgrid(
+            *(torch.arange(n) for n in (k_groups, k_groups, c)), indexing="ij"
+        )
+        rows, cols = (i * c + ch).flatten(), (j * c + ch).flatten()
+        self.register_buffer("_diag2_rows", rows, persistent=False)
+        self.register_buffer("_diag2_cols", cols, persistent=False)
         self.reset_parameters(init_gain)
 
     def reset_parameters(self, init_gain: float | None = 0.005) -> None:
@@ -131,7 +136,12 @@ class MintLayer(InvertibleModule):
         torch.nn.init.ones_(self.t)
 
     def masked_weights(self) -> MaskedWeights:
-        """Apply the masks and the sign rule; the one place the effective weights are made."""
+        """Apply the masks and the sign rule; the one place the effective weights are made.
+
+        The sign rule only flips signs, so ``W2`` is ``weight2`` times a 0/+-1 multiplier built
+        without autograd: ``|w| = w * sign(w)``, and the gradient of ``sign`` is 0 anyway. One
+        multiply (and one in backward) replaces building a dense diagonal and adding it.
+        """
         k, c, m = self.hidden_groups, self.channels, self.padding
         w1 = self.weight1 * self.mask1
         w3 = self.weight3 * self.mask3
@@ -140,33 +150,44 @@ class MintLayer(InvertibleModule):
         w2_raw_diag = (
             self.weight2[:, :, m, m].view(k, c, k, c).diagonal(dim1=1, dim2=3)
         )  # (K, K, C)
-        d2 = w2_raw_diag.abs() * (d3.sign()[:, None, :] * d1.sign()[None, :, :])  # (K, K, C)
-        d2_full = torch.diag_embed(d2).permute(0, 2, 1, 3).reshape(k * c, k * c)  # (KC, KC)
-        w2 = self.weight2 * self.mask2 + d2_full[:, :, None, None] * self.centre
+        sign = d3.sign()[:, None, :] * d1.sign()[None, :, :]  # (K, K, C)
+        d2 = w2_raw_diag.abs() * sign  # (K, K, C)
+        with torch.no_grad():
+            flips = (w2_raw_diag.sign() * sign).flatten()  # (K*K*C,), in (i, j, c) order
+            multiplier = self.mask2.clone()  # (KC, KC, k, k)
+            multiplier[self._diag2_rows, self._diag2_cols, m, m] = flips
+        w2 = self.weight2 * multiplier
         t = self.t.abs().clamp_min(T_MIN)
         return MaskedWeights(w1, w2, w3, d1, d2, d3, t)
 
     def value_and_diagonal(self, x: Tensor, w: MaskedWeights) -> tuple[Tensor, Tensor]:
-        """Return ``(m(x), diag J_m(x))``, both ``(B, C, H, W)``: the layer's maths, used by forward
-        and inverse alike."""
+        r"""Return ``(m(x), diag J_m(x))``, both ``(B, C, H, W)``: the layer's maths, used by forward
+        and inverse alike.
+
+        The diagonal is a bilinear form per channel ``c`` and pixel ``p``,
+        :math:`t_{c,p} + \sum_{ij} h'(u^2_{i,c,p})\, M_{ij,c}\, h'(u^1_{j,c,p})` with
+        :math:`M_{ij,c} = w^3_{i,c} w^2_{ij,c} w^1_{j,c}` folded once per call, so the per-pixel
+        work is one ``K x K`` mix and one product. Under autocast it is computed in float32.
+        """
         b, (c, h, wd), k = x.shape[0], self.shape, self.hidden_groups
         u1 = F.conv2d(x, w.w1, self.bias1, padding=self.padding)  # (B, K*C, H, W)
         a1, g1 = self.activation(u1)
         u2 = F.conv2d(a1, w.w2, self.bias2, padding=self.padding)  # (B, K*C, H, W)
         a2, g2 = self.activation(u2)
-        y = F.conv2d(a2, w.w3, self.bias3, padding=self.padding) + w.t * x  # (B, C, H, W)
-        inner = g1.view(b, k, c, h, wd) * w.d1[:, :, None, None]  # (B, K, C, H, W), over j
-        inner = torch.einsum("ijc,bjchw->bichw", w.d2, inner)  # (B, K, C, H, W), over i
-        outer = g2.view(b, k, c, h, wd) * inner
-        diag = w.t + torch.einsum("ic,bichw->bchw", w.d3, outer)  # (B, C, H, W)
+        out = F.conv2d(a2, w.w3, self.bias3, padding=self.padding)  # (B, C, H, W)
+        y = torch.addcmul(out, w.t, x)
+        with torch.autocast(x.device.type, enabled=False):
+            dtype = torch.promote_types(g1.dtype, torch.float32)
+            mix = w.d3[:, None, :] * w.d2 * w.d1[None, :, :]  # (K, K, C): [i, j, c]
+            g1, g2 = g1.to(dtype).view(b, k, c, h, wd), g2.to(dtype).view(b, k, c, h, wd)
+            inner = torch.einsum("ijc,bjchw->bichw", mix.to(dtype), g1)  # (B, K, C, H, W)
+            diag = w.t + (g2 * inner).sum(dim=1)  # (B, C, H, W)
         return y, diag
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         self._check_input(x)
         y, diag = self.value_and_diagonal(x, self.masked_weights())
-        # Sum the log-diagonal in at least float32, also under bf16 autocast.
-        diag = diag.to(torch.promote_types(diag.dtype, torch.float32))
-        return y, torch.log(diag).flatten(1).sum(dim=1)
+        return y, torch.log(diag).flatten(1).sum(dim=1)  # diag is at least float32
 
     @torch.no_grad()
     def inverse_with_report(

@@ -5,6 +5,7 @@ from collections.abc import Sequence
 
 import torch
 from torch import Tensor
+from torch.utils.checkpoint import checkpoint
 
 from mintnet.nn.inverse import InverseSettings, InversionReport
 from mintnet.nn.invertible import FlowSequential
@@ -70,6 +71,10 @@ class MintNet(FlowSequential):
         activation: ``"elu"`` or ``"leaky_relu"``.
         init_gain: see :class:`MintLayer`.
         inversion: default fixed-point settings of every layer.
+        checkpoint_layers: recompute each Mint layer's activations in the backward pass
+            (``torch.utils.checkpoint``) instead of storing them: activation memory drops from one
+            set per layer to about one, for roughly one extra forward pass of compute. Only
+            applies when gradients are being recorded.
     """
 
     def __init__(
@@ -82,6 +87,7 @@ class MintNet(FlowSequential):
         activation: str = "elu",
         init_gain: float | None = 0.005,
         inversion: InverseSettings | None = None,
+        checkpoint_layers: bool = False,
     ) -> None:
         in_shape = tuple(int(s) for s in in_shape)
         if len(in_shape) != 3 or min(in_shape) < 1:
@@ -109,11 +115,17 @@ class MintNet(FlowSequential):
         super().__init__(*layers)
         self.in_shape = in_shape
         self.latent_shape = (c, h, w)
+        self.checkpoint_layers = bool(checkpoint_layers)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """``x`` of shape ``(B, *in_shape)`` to ``(z, logdet)``, ``z`` of shape ``(B, *latent_shape)``."""
         _check_input(x, self.in_shape, "MintNet input", self.param_dtype)
         return super().forward(x)
+
+    def run_layer(self, layer: torch.nn.Module, x: Tensor) -> tuple[Tensor, Tensor]:
+        if self.checkpoint_layers and torch.is_grad_enabled() and isinstance(layer, MintLayer):
+            return checkpoint(layer, x, use_reentrant=False)  # recomputed in backward
+        return layer(x)
 
     def inverse_with_report(
         self, z: Tensor, settings: InverseSettings | None = None

@@ -1,0 +1,46 @@
+"""Run the benchmarks: ``python -m benchmarks [--quick] [--only NAME ...] [--threads N]``."""
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+
+from benchmarks import inversion, layer_vs_floor, scaling, train_step
+from benchmarks.common import RESULTS_DIR
+
+BENCHMARKS = {
+    "layer_vs_floor": layer_vs_floor,
+    "train_step": train_step,
+    "inversion": inversion,
+    "scaling": scaling,
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="tiny settings, seconds not minutes")
+    parser.add_argument("--only", nargs="+", choices=list(BENCHMARKS), help="run just these")
+    parser.add_argument("--reps", type=int, default=None, help="timed repeats of each variant")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch intra-op threads (default 1: on a shared 2-core machine two threads make "
+        "wall times depend on the neighbours' load)",
+    )
+    parser.add_argument("--out-dir", type=Path, default=RESULTS_DIR, help="where the JSON goes")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    for name in args.only or list(BENCHMARKS):
+        module = BENCHMARKS[name]
+        start = time.perf_counter()
+        rows = module.run(quick=args.quick, reps=args.reps, out_dir=args.out_dir)
+        elapsed = time.perf_counter() - start
+        print(f"\n## {name} ({elapsed:.0f} s, {args.threads} thread(s))\n")
+        print(module.table(rows), flush=True)
+    print(f"\nresults in {args.out_dir}")
+
+
+if __name__ == "__main__":
+    main()
