@@ -8,18 +8,19 @@ import torch
 
 from mintnet.modules.base import CHECKPOINT_KEY
 
-__all__ = ["CheckpointError", "load_module"]
+__all__ = ["CheckpointError", "check_checkpoint", "load_module", "read_checkpoint"]
 
 
 class CheckpointError(ValueError):
     """A checkpoint file is missing, unreadable, or not one that mintnet wrote."""
 
 
-def load_module(path: str | Path) -> pl.LightningModule:
-    """Rebuild the LightningModule saved in ``path`` by ``mintnet-train`` (weights loaded, eval mode).
+def read_checkpoint(path: str | Path) -> dict:
+    """``torch.load(path, weights_only=True)`` of a checkpoint that ``mintnet-train`` wrote.
 
     Raises:
-        CheckpointError: naming the file and what is wrong with it.
+        CheckpointError: naming the file and what is wrong with it (missing, unreadable or
+            truncated, or written by something else).
     """
     path = Path(path)
     if not path.is_file():
@@ -37,12 +38,46 @@ def load_module(path: str | Path) -> pl.LightningModule:
             f"checkpoint {path} is not a mintnet checkpoint: it lacks the '{CHECKPOINT_KEY}' model "
             "config and 'state_dict' that mintnet-train writes"
         )
-    module = hydra.utils.instantiate(entry["model"])
+    return checkpoint
+
+
+def check_checkpoint(path: str | Path, module: torch.nn.Module) -> None:
+    """Refuse a checkpoint whose weights do not fit ``module`` (another model, other sizes),
+    naming the file and the first mismatches."""
+    state = read_checkpoint(path)["state_dict"]
+    own = module.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    resized = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    if missing or unexpected or resized:
+        detail = "; ".join(
+            f"{what}: {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}"
+            for what, keys in (
+                ("missing", missing),
+                ("unexpected", unexpected),
+                ("other shape", resized),
+            )
+            if keys
+        )
+        raise CheckpointError(
+            f"checkpoint {path} is of another model than this config builds ({detail})"
+        )
+
+
+def load_module(path: str | Path) -> pl.LightningModule:
+    """Rebuild the LightningModule saved in ``path`` by ``mintnet-train`` (weights loaded, eval mode).
+
+    Raises:
+        CheckpointError: naming the file and what is wrong with it.
+    """
+    checkpoint = read_checkpoint(path)
+    config = checkpoint[CHECKPOINT_KEY]["model"]
+    module = hydra.utils.instantiate(config)
     try:
         module.load_state_dict(checkpoint["state_dict"])
     except RuntimeError as error:
         raise CheckpointError(
             f"checkpoint {path} does not fit the model its config describes: {error}"
         ) from error
-    module.model_config = entry["model"]
+    module.model_config = config
     return module.eval()

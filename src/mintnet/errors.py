@@ -4,13 +4,20 @@ import contextlib
 import sys
 from collections.abc import Iterator
 
+from mintnet.callbacks.non_finite_guard import NonFiniteLossError
 from mintnet.checkpoint import CheckpointError
 from mintnet.config import ConfigError
 from mintnet.data.errors import DatasetCorruptError, DatasetNotFoundError
 
 __all__ = ["EXPECTED_ERRORS", "reported_errors"]
 
-EXPECTED_ERRORS = (CheckpointError, ConfigError, DatasetCorruptError, DatasetNotFoundError)
+EXPECTED_ERRORS = (
+    CheckpointError,
+    ConfigError,
+    DatasetCorruptError,
+    DatasetNotFoundError,
+    NonFiniteLossError,
+)
 
 
 @contextlib.contextmanager

@@ -10,8 +10,10 @@ import hydra
 import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-from mintnet.config import fill_from_data
+from mintnet.checkpoint import check_checkpoint
+from mintnet.config import ConfigError, fill_from_data, validate
 from mintnet.errors import reported_errors
 from mintnet.pixel_baseline import independent_pixel_bpd
 from mintnet.sweeps import record_sweep
@@ -20,29 +22,41 @@ __all__ = ["RunResult", "main", "train"]
 
 log = logging.getLogger(__name__)
 CONFIG_PATH = "../../conf"
+PREEMPTED_EXIT_CODE = 143  # 128 + SIGTERM, the shell's convention for a process ended by SIGTERM
+
+
+def instantiate(cfg: DictConfig, key: str, **kwargs: Any) -> Any:
+    """``hydra.utils.instantiate(cfg[key])``, turning a constructor's refusal into a
+    :class:`ConfigError` that names the config key."""
+    try:
+        return hydra.utils.instantiate(cfg[key], **kwargs)
+    except hydra.errors.InstantiationException as error:
+        cause = error.__cause__ if isinstance(error.__cause__, ValueError | TypeError) else error
+        raise ConfigError(f"{key}: {cause}") from error
 
 
 def instantiate_group(cfg: DictConfig | None) -> list[Any]:
     """Instantiate every entry of a config group that has a ``_target_`` (callbacks, loggers)."""
     if not cfg:
         return []
-    return [hydra.utils.instantiate(c) for c in cfg.values() if c and "_target_" in c]
+    return [instantiate(cfg, key) for key, c in cfg.items() if c and "_target_" in c]
 
 
 def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, pl.LightningModule, pl.Trainer]:
     """Data, model and trainer from the config; data problems surface before any model is built."""
-    datamodule = hydra.utils.instantiate(cfg.data)
+    validate(cfg)
+    datamodule = instantiate(cfg, "data")
     datamodule.check()
     fill_from_data(cfg.model, datamodule)
     log.info("Instantiating model <%s>", cfg.model._target_)
-    model = hydra.utils.instantiate(cfg.model)
+    model = instantiate(cfg, "model")
     model.model_config = OmegaConf.to_container(cfg.model, resolve=True)
     record_sweep(cfg)  # in a multirun: cfg.sweep, and the W&B group shared by the sweep's runs
     loggers = instantiate_group(cfg.get("logger"))
     callbacks = instantiate_group(cfg.get("callbacks"))
     if not loggers:  # nothing to send learning rates to
         callbacks = [c for c in callbacks if not isinstance(c, pl.callbacks.LearningRateMonitor)]
-    trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    trainer = instantiate(cfg, "trainer", callbacks=callbacks, logger=loggers or False)
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     return datamodule, model, trainer
@@ -65,6 +79,8 @@ def train(cfg: DictConfig) -> RunResult:
         pl.seed_everything(cfg.seed, workers=True)
     datamodule, model, trainer = build(cfg)
     if cfg.get("train"):
+        if cfg.get("ckpt_path"):
+            check_checkpoint(cfg.ckpt_path, model)  # a clear error before Lightning's
         trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
@@ -120,8 +136,18 @@ def _finish_wandb() -> None:
 def main(cfg: DictConfig) -> float | None:
     """Entry point; returns the monitored metric so Hydra sweepers can optimise it."""
     with reported_errors("mintnet-train"):
-        result = train(cfg)
-    print(summary(result))
+        try:
+            result = train(cfg)
+        except SIGTERMException as stop:
+            saved = Path(cfg.paths.output_dir) / "checkpoints" / "preempted.ckpt"
+            print(
+                f"mintnet-train: stopped by SIGTERM; checkpoint {saved}; resume with "
+                f"ckpt_path={saved}",
+                file=sys.stderr,
+            )
+            raise SystemExit(PREEMPTED_EXIT_CODE) from stop
+    if pl.utilities.rank_zero_only.rank == 0:
+        print(summary(result))
     return result.metrics.get(cfg.monitor.metric)
 
 

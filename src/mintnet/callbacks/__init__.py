@@ -1,5 +1,7 @@
 """Lightning callbacks of mintnet."""
 
+from mintnet.callbacks.non_finite_guard import NonFiniteGuard, NonFiniteLossError
+from mintnet.callbacks.preemption import PreemptionCheckpoint
 from mintnet.callbacks.sample_images import SampleImages
 
-__all__ = ["SampleImages"]
+__all__ = ["NonFiniteGuard", "NonFiniteLossError", "PreemptionCheckpoint", "SampleImages"]

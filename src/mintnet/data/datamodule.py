@@ -10,6 +10,7 @@ from torch.utils.data import DataLoader
 
 from mintnet.data.augment import Augmentation
 from mintnet.data.dataset import ImageArrayDataset, LabelledImages, split_indices
+from mintnet.data.sampler import EpochShuffleSampler
 from mintnet.data.validate import fraction_size, require_fraction, require_int
 
 __all__ = ["ImageDataModule", "Split"]
@@ -120,12 +121,14 @@ class ImageDataModule(pl.LightningDataModule):
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         if not self.datasets:
             self.setup()
-        generator = torch.Generator().manual_seed(self.seed) if shuffle else None
+        dataset = self.datasets[split]
         return DataLoader(
-            self.datasets[split],
+            dataset,
             batch_size=self.batch_size,
-            shuffle=shuffle,
-            generator=generator,
+            sampler=EpochShuffleSampler(dataset, self.seed) if shuffle else None,
+            # its own generator: starting an epoch then draws no number from the global RNG, which
+            # drives the dequantisation noise (a resumed run must see the same noise)
+            generator=torch.Generator().manual_seed(self.seed),
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
         )

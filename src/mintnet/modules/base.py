@@ -3,6 +3,7 @@
 from typing import Any
 
 import pytorch_lightning as pl
+import torch
 
 from mintnet.modules.optim import OptimizerFactory, SchedulerFactory, build_optimizers
 
@@ -30,6 +31,7 @@ class ConfiguredModule(pl.LightningModule):
         self.optimizer, self.scheduler = optimizer, scheduler
         self.scheduler_interval = scheduler_interval
         self.model_config: dict[str, Any] | None = None
+        self._resumed_rng: torch.Tensor | None = None
 
     def configure_optimizers(self) -> dict[str, Any]:
         return build_optimizers(
@@ -37,4 +39,22 @@ class ConfiguredModule(pl.LightningModule):
         )
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint[CHECKPOINT_KEY] = {"model": self.model_config}
+        # The torch RNG drives dequantisation noise and augmentation: saving it lets a resumed
+        # run continue with the same random numbers as an uninterrupted one.
+        checkpoint[CHECKPOINT_KEY] = {
+            "model": self.model_config,
+            "torch_rng": torch.get_rng_state(),
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        entry = checkpoint.get(CHECKPOINT_KEY) or {}
+        resuming = self._trainer is not None and self._trainer.state.fn == "fit"
+        if resuming and entry.get("torch_rng") is not None:
+            self._resumed_rng = entry["torch_rng"]  # applied once the sanity check has run
+        if entry.get("model") is not None:
+            self.model_config = entry["model"]
+
+    def on_train_start(self) -> None:
+        if self._resumed_rng is not None:
+            torch.set_rng_state(self._resumed_rng)
+            self._resumed_rng = None

@@ -1,7 +1,5 @@
 """The contract every invertible module follows, and their composition."""
 
-import dataclasses
-
 import torch
 from torch import Tensor
 
@@ -42,6 +40,9 @@ class FlowSequential(InvertibleModule):
     def __init__(self, *modules: InvertibleModule) -> None:
         super().__init__()
         self.layers = torch.nn.ModuleList(modules)
+        for index, module in enumerate(modules):
+            if hasattr(module, "name"):  # e.g. "lower" -> "6.lower", for inversion reports
+                module.name = f"{index}.{module.name}"
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         logdet = x.new_zeros(x.shape[0])
@@ -60,10 +61,6 @@ class FlowSequential(InvertibleModule):
         reports: list[InversionReport] = []
         for index in reversed(range(len(self.layers))):
             y, layer_reports = self.layers[index].inverse_with_report(y, settings)
-            reports += [_prefixed(report, str(index)) for report in layer_reports]
+            reports += layer_reports
         return y, reports
 
-
-def _prefixed(report: InversionReport, prefix: str) -> InversionReport:
-    name = f"{prefix}.{report.name}" if report.name else prefix
-    return dataclasses.replace(report, name=name)

@@ -89,6 +89,7 @@ class MintLayer(InvertibleModule):
             raise ValueError(f"MintLayer hidden_groups (K) must be >= 1, got {hidden_groups}")
         c, k, kc = channels, kernel_size, hidden_groups * channels
         self.channels, self.hidden_groups, self.kind = c, hidden_groups, kind
+        self.name = kind  # a container prefixes its position ("6.lower") for inversion reports
         self.shape = (c, height, width)
         self.padding = kernel_size // 2
         self.activation = MonotoneActivation(activation)
@@ -204,7 +205,7 @@ class MintLayer(InvertibleModule):
             max_iter=s.max_iter,
             tol=s.tol,
             on_fail=s.on_fail,
-            name=self.kind,
+            name=self.name,
         )
         return x, [report]
 
