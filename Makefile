@@ -26,8 +26,8 @@ test: $(STAMP) ## run the whole test suite (slow end-to-end tests included)
 test-fast: $(STAMP) ## run the tests, skipping those marked slow
 	$(PY) -m pytest -m "not slow"
 
-train: $(STAMP) ## train the density model on the embedded digits data, offline, on CPU (ARGS="key=value ...")
-	$(PY) -m mintnet.train $(ARGS)
+train: $(STAMP) ## train a MintNet flow on the embedded digits data, offline, on CPU (ARGS="key=value ...")
+	$(PY) -m mintnet.train experiment=digits_density $(ARGS)
 
 eval: $(STAMP) ## evaluate a checkpoint on the test split (ARGS="ckpt_path=...")
 	$(PY) -m mintnet.eval $(ARGS)

@@ -13,7 +13,7 @@ from mintnet.callbacks import NonFiniteLossError
 from mintnet.checkpoint import CheckpointError, check_checkpoint, load_module, read_checkpoint
 from mintnet.checkpoint_io import AtomicCheckpointIO
 from mintnet.config import ConfigError
-from mintnet.nn import InversionError, InversionWarning, InverseSettings
+from mintnet.nn import InverseSettings, InversionError, InversionWarning
 from mintnet.train import build, train
 from tests.conftest import FAST_TRAINER, TINY_DENSITY
 
@@ -183,7 +183,9 @@ def test_resume_equals_uninterrupted_training(compose_cfg, tmp_path, callbacks):
     assert whole.keys() == resumed.keys()
     for key in whole:
         assert torch.allclose(whole[key], resumed[key], atol=1e-6, rtol=0), key
-    resumed_step = read_checkpoint(tmp_path / "resumed" / "checkpoints" / "last.ckpt")["global_step"]
+    resumed_step = read_checkpoint(tmp_path / "resumed" / "checkpoints" / "last.ckpt")[
+        "global_step"
+    ]
     assert read_checkpoint(runs["whole"])["global_step"] == resumed_step >= 8
 
 

@@ -1,6 +1,7 @@
 """Load a mintnet checkpoint safely (``weights_only=True``) and rebuild its model from config."""
 
 from pathlib import Path
+from typing import Any
 
 import hydra
 import pytorch_lightning as pl
@@ -8,11 +9,26 @@ import torch
 
 from mintnet.modules.base import CHECKPOINT_KEY
 
-__all__ = ["CheckpointError", "check_checkpoint", "load_module", "read_checkpoint"]
+__all__ = ["CheckpointError", "check_checkpoint", "load_file", "load_module", "read_checkpoint"]
 
 
 class CheckpointError(ValueError):
     """A checkpoint file is missing, unreadable, or not one that mintnet wrote."""
+
+
+def load_file(path: str | Path) -> Any:
+    """``torch.load(path, weights_only=True)`` on the CPU, or a :class:`CheckpointError` naming the
+    file when it is missing or cannot be read (truncated, a foreign pickle, not a torch file)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise CheckpointError(
+            f"checkpoint {path} cannot be read as a PyTorch checkpoint "
+            f"({type(error).__name__}: {str(error).splitlines()[0][:200]})"
+        ) from error
 
 
 def read_checkpoint(path: str | Path) -> dict:
@@ -22,16 +38,7 @@ def read_checkpoint(path: str | Path) -> dict:
         CheckpointError: naming the file and what is wrong with it (missing, unreadable or
             truncated, or written by something else).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # truncated zip, foreign pickle, not a torch file at all
-        raise CheckpointError(
-            f"checkpoint {path} cannot be read as a PyTorch checkpoint "
-            f"({type(error).__name__}: {str(error).splitlines()[0][:200]})"
-        ) from error
+    checkpoint = load_file(path)
     entry = checkpoint.get(CHECKPOINT_KEY) if isinstance(checkpoint, dict) else None
     if not isinstance(entry, dict) or not entry.get("model") or "state_dict" not in checkpoint:
         raise CheckpointError(

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from mintnet.checkpoint import CheckpointError, load_module
+from mintnet.checkpoint import CheckpointError, load_file, load_module
 from mintnet.nn.image_flow import ImageFlow
 from mintnet.nn.inverse import InverseSettings
 from mintnet.nn.mint_layer import MintLayer
@@ -101,15 +101,7 @@ def load_flow_from_checkpoint(path: str | Path) -> ImageFlow:
             a model without an :class:`ImageFlow` (e.g. a classifier).
     """
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # truncated zip, foreign pickle, not a torch file at all
-        raise CheckpointError(
-            f"checkpoint {path} cannot be read as a PyTorch checkpoint "
-            f"({type(error).__name__}: {str(error).splitlines()[0][:200]})"
-        ) from error
+    payload = load_file(path)
     if isinstance(payload, dict) and FLOW_KEY in payload:
         return _flow_from_payload(payload[FLOW_KEY], path)
     flow = getattr(load_module(path), "flow", None)  # raises CheckpointError for foreign files

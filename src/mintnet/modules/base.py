@@ -4,6 +4,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from torch import Tensor
 
 from mintnet.modules.optim import OptimizerFactory, SchedulerFactory, build_optimizers
 
@@ -32,6 +33,29 @@ class ConfiguredModule(pl.LightningModule):
         self.scheduler_interval = scheduler_interval
         self.model_config: dict[str, Any] | None = None
         self._resumed_rng: torch.Tensor | None = None
+
+    # Subclasses define ``_step(batch, stage) -> loss``, a per-stage metric ``val_<name>`` and a
+    # ``val_best`` Min/MaxMetric tracking it, logged as ``best_key``.
+    monitored: str = ""
+    best_key: str = ""
+
+    def _step(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
+        raise NotImplementedError
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        return self._step(batch, "train")
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._step(batch, "val")
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._step(batch, "test")
+
+    def on_validation_epoch_end(self) -> None:
+        if self.trainer.sanity_checking or self.trainer.state.fn != "fit":
+            return  # the best-so-far value is about fitting
+        self.val_best.update(getattr(self, self.monitored).compute())
+        self.log(self.best_key, self.val_best.compute())
 
     def configure_optimizers(self) -> dict[str, Any]:
         return build_optimizers(

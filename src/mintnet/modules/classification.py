@@ -28,6 +28,9 @@ class ClassificationModule(ConfiguredModule):
         compile: run ``net`` through ``torch.compile``.
     """
 
+    monitored = "val_acc"
+    best_key = "val/acc_best"
+
     def __init__(
         self,
         net: torch.nn.Module,
@@ -47,7 +50,7 @@ class ClassificationModule(ConfiguredModule):
         for stage in STAGES:  # one accuracy and one mean loss per stage: {stage}_acc, {stage}_loss
             setattr(self, f"{stage}_acc", MulticlassAccuracy(num_classes, average="micro"))
             setattr(self, f"{stage}_loss", MeanMetric())
-        self.val_acc_best = MaxMetric()
+        self.val_best = MaxMetric()
         if compile:
             self.net.compile()  # in place: state_dict keys stay the same
 
@@ -67,20 +70,3 @@ class ClassificationModule(ConfiguredModule):
         if stage == "train":
             self.log("train/step_loss", loss, on_step=True, on_epoch=False)
         return loss
-
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        return self._step(batch, "train")
-
-    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        self._step(batch, "val")
-
-    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        self._step(batch, "test")
-
-    def on_validation_epoch_end(self) -> None:
-        if (
-            self.trainer.sanity_checking or self.trainer.state.fn != "fit"
-        ):  # best-so-far is for fitting
-            return
-        self.val_acc_best.update(self.val_acc.compute())
-        self.log("val/acc_best", self.val_acc_best.compute())

@@ -28,6 +28,9 @@ class DensityModule(ConfiguredModule):
         compile: run the flow through ``torch.compile``.
     """
 
+    monitored = "val_bpd"
+    best_key = "val/bpd_best"
+
     def __init__(
         self,
         net: MintNet,
@@ -43,7 +46,7 @@ class DensityModule(ConfiguredModule):
         self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"], logger=False)
         self.flow = ImageFlow(net, n_bins, logit_lam)
         self.train_bpd, self.val_bpd, self.test_bpd = MeanMetric(), MeanMetric(), MeanMetric()
-        self.val_bpd_best = MinMetric()
+        self.val_best = MinMetric()
         if compile:
             self.flow.compile()  # in place: state_dict keys stay the same
 
@@ -57,26 +60,10 @@ class DensityModule(ConfiguredModule):
         metric = getattr(self, f"{stage}_bpd")
         metric.update(bpd.detach())
         self.log(f"{stage}/bpd", metric, on_step=False, on_epoch=True, prog_bar=stage != "test")
-        return bpd.mean()
-
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        loss = self._step(batch, "train")
-        self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=False)
+        loss = bpd.mean()
+        if stage == "train":
+            self.log("train/loss", loss, on_step=True, on_epoch=False)
         return loss
-
-    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        self._step(batch, "val")
-
-    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        self._step(batch, "test")
-
-    def on_validation_epoch_end(self) -> None:
-        if (
-            self.trainer.sanity_checking or self.trainer.state.fn != "fit"
-        ):  # best-so-far is for fitting
-            return
-        self.val_bpd_best.update(self.val_bpd.compute())
-        self.log("val/bpd_best", self.val_bpd_best.compute(), sync_dist=False)
 
     @torch.no_grad()
     def sample(

@@ -63,4 +63,3 @@ class FlowSequential(InvertibleModule):
             y, layer_reports = self.layers[index].inverse_with_report(y, settings)
             reports += layer_reports
         return y, reports
-
