@@ -36,8 +36,8 @@ bench: $(STAMP) ## run the benchmarks (ratios measured in one process), results 
 	$(PY) -m benchmarks $(ARGS)
 
 lint: $(STAMP) ## check style with ruff
-	$(PY) -m ruff check src tests benchmarks
-	$(PY) -m ruff format --check src tests benchmarks
+	$(PY) -m ruff check src tests benchmarks notebooks
+	$(PY) -m ruff format --check src tests benchmarks notebooks
 
 format: $(STAMP) ## format the code with ruff
 	$(PY) -m ruff check --fix src tests benchmarks

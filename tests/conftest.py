@@ -1,12 +1,19 @@
 """Shared fixtures: seeded RNG, and the real Hydra config composed and shrunk for tests."""
 
+import os
 from collections.abc import Callable
 from pathlib import Path
+
+# The test models are tiny: one thread per process is faster than two fighting over 2 shared
+# cores, and subprocesses (DDP ranks, CLIs, notebook kernels) inherit it.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
+
+torch.set_num_threads(1)
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
