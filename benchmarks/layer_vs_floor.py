@@ -15,7 +15,19 @@ from benchmarks.common import format_table, round_robin, write_result
 from mintnet.nn import MintLayer
 
 NAME = "layer_vs_floor"
-COLUMNS = ["model", "C", "K", "H", "batch", "floor_ms", "layer_ms", "ratio_wall", "ratio_cpu"]
+COLUMNS = [
+    "model",
+    "C",
+    "K",
+    "H",
+    "batch",
+    "floor_ms",
+    "layer_ms",
+    "ratio_wall",
+    "ratio_cpu",
+    "compiled_ms",
+    "ratio_compiled_wall",
+]
 
 # (model, C, K, H=W, batch): the paper's stage shapes; CIFAR uses batch 8 on CPU (32 is slow).
 FULL = [
@@ -45,7 +57,7 @@ def _floor_step(layer: MintLayer, x: Tensor) -> Any:
     return step
 
 
-def _layer_step(layer: MintLayer, x: Tensor) -> Any:
+def _layer_step(layer: torch.nn.Module, x: Tensor) -> Any:
     def step() -> None:
         y, logdet = layer(x)
         (y.sum() + logdet.sum()).backward()
@@ -56,14 +68,21 @@ def _layer_step(layer: MintLayer, x: Tensor) -> Any:
 def run(
     quick: bool = False, reps: int | None = None, out_dir: Path | None = None
 ) -> list[dict[str, Any]]:
-    """Measure every shape; return the rows and write ``<out_dir>/layer_vs_floor.json``."""
+    """Measure every shape; return the rows and write ``<out_dir>/layer_vs_floor.json``.
+
+    Full runs also time the layer under ``torch.compile(fullgraph=True)`` (the floor stays eager:
+    its three convolutions are single library calls already); quick runs skip the compile."""
     reps = reps or (2 if quick else 15)
     rows = []
     for model, c, k, h, batch in QUICK if quick else FULL:
         torch.manual_seed(0)
         layer = MintLayer(c, h, h, k, "lower")
         x = torch.randn(batch, c, h, h)
-        t = round_robin({"floor": _floor_step(layer, x), "layer": _layer_step(layer, x)}, reps)
+        steps = {"floor": _floor_step(layer, x), "layer": _layer_step(layer, x)}
+        if not quick:
+            steps["compiled"] = _layer_step(torch.compile(layer, fullgraph=True), x)
+        t = round_robin(steps, reps)
+        compiled = t.get("compiled")
         rows.append(
             {
                 "model": model,
@@ -75,6 +94,8 @@ def run(
                 "layer_ms": 1e3 * t["layer"].wall,
                 "ratio_wall": t["layer"].wall / t["floor"].wall,
                 "ratio_cpu": t["layer"].cpu / t["floor"].cpu,
+                "compiled_ms": 1e3 * compiled.wall if compiled else None,
+                "ratio_compiled_wall": compiled.wall / t["floor"].wall if compiled else None,
             }
         )
     settings = {"quick": quick, "reps": reps, "kind": "lower", "kernel_size": 3}
