@@ -132,3 +132,20 @@ def test_command_line_failure_exits_non_zero_with_the_cause_on_stderr(tmp_path):
     assert run.returncode != 0
     assert "mintnet-train: error:" in run.stderr and "MNIST" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+@pytest.mark.slow
+def test_compiled_model_trains_under_bf16_autocast(compose_cfg):
+    cfg = compose_cfg(
+        TINY_DENSITY
+        + FAST_TRAINER
+        + QUIET
+        + [
+            "model.compile=true",
+            "trainer.precision=bf16-mixed",
+            "compare_pixel_baseline=false",
+            "callbacks.inversion_error=null",
+        ]
+    )
+    result = train(cfg)
+    assert math.isfinite(result.metrics["test/bpd"]) and math.isfinite(result.metrics["val/bpd"])
