@@ -215,7 +215,7 @@ def test_sigterm_saves_a_checkpoint_that_resumes(tmp_path):
     proc.terminate()  # SIGTERM
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 143, stderr[-2000:]
-    saved = out / "checkpoints" / "preempted.ckpt"
+    saved = out / "checkpoints" / "last.ckpt"  # overwritten with the state at the SIGTERM
     assert f"resume with ckpt_path={saved}" in stderr
     step = read_checkpoint(saved)["global_step"]
     assert step > 0

@@ -139,10 +139,12 @@ def main(cfg: DictConfig) -> float | None:
         try:
             result = train(cfg)
         except SIGTERMException as stop:
-            saved = Path(cfg.paths.output_dir) / "checkpoints" / "preempted.ckpt"
+            preemption = OmegaConf.select(cfg, "callbacks.preemption")
+            where = f"{preemption.dirpath}/{preemption.filename}.ckpt" if preemption else None
             print(
-                f"mintnet-train: stopped by SIGTERM; checkpoint {saved}; resume with "
-                f"ckpt_path={saved}",
+                f"mintnet-train: stopped by SIGTERM; checkpoint {where}; resume with ckpt_path={where}"
+                if where
+                else "mintnet-train: stopped by SIGTERM (callbacks.preemption is off: no checkpoint)",
                 file=sys.stderr,
             )
             raise SystemExit(PREEMPTED_EXIT_CODE) from stop

@@ -19,7 +19,7 @@ class PreemptionCheckpoint(pl.Callback):
         filename: file name without extension.
     """
 
-    def __init__(self, dirpath: str, filename: str = "preempted") -> None:
+    def __init__(self, dirpath: str, filename: str = "last") -> None:
         if not filename:
             raise ValueError("filename must not be empty")
         self.path = Path(dirpath) / f"{filename}.ckpt"
