@@ -11,6 +11,7 @@ from mintnet.nn.activations import MonotoneActivation
 from mintnet.nn.inverse import InverseSettings, InversionReport, fixed_point_inverse
 from mintnet.nn.invertible import InvertibleModule
 from mintnet.nn.masks import MaskKind, block_mask, diagonal_centre_mask
+from mintnet.nn.sign_rule import signed_middle_weight
 
 __all__ = ["T_MIN", "MaskedWeights", "MintLayer"]
 
@@ -139,27 +140,21 @@ class MintLayer(InvertibleModule):
     def masked_weights(self) -> MaskedWeights:
         """Apply the masks and the sign rule; the one place the effective weights are made.
 
-        The sign rule only flips signs, so ``W2`` is ``weight2`` times a 0/+-1 multiplier built
-        without autograd: ``|w| = w * sign(w)``, and the gradient of ``sign`` is 0 anyway. One
-        multiply (and one in backward) replaces building a dense diagonal and adding it.
+        ``W1`` and ``W3`` are the raw weights times their masks; ``W2`` and its diagonal centre taps
+        come from :func:`~mintnet.nn.sign_rule.signed_middle_weight`, one autograd node that makes
+        one pass over ``W2`` each way.
         """
         k, c, m = self.hidden_groups, self.channels, self.padding
         w1 = self.weight1 * self.mask1
         w3 = self.weight3 * self.mask3
         d1 = w1[:, :, m, m].view(k, c, c).diagonal(dim1=1, dim2=2)  # (K, C)
         d3 = w3[:, :, m, m].view(c, k, c).diagonal(dim1=0, dim2=2)  # (K, C)
-        w2_raw_diag = (
-            self.weight2[:, :, m, m].view(k, c, k, c).diagonal(dim1=1, dim2=3)
-        )  # (K, K, C)
-        sign = d3.sign()[:, None, :] * d1.sign()[None, :, :]  # (K, K, C)
-        d2 = w2_raw_diag.abs() * sign  # (K, K, C)
-        with torch.no_grad():
-            flips = (w2_raw_diag.sign() * sign).flatten()  # (K*K*C,), in (i, j, c) order
-            multiplier = self.mask2.clone()  # (KC, KC, k, k)
-            multiplier[self._diag2_rows, self._diag2_cols, m, m] = flips
-        w2 = self.weight2 * multiplier
+        sign = d3.sign()[:, None, :] * d1.sign()[None, :, :]  # (K, K, C): [i, j, c]
+        w2, d2 = signed_middle_weight(
+            self.weight2, self.mask2, self._diag2_rows, self._diag2_cols, m, sign.flatten()
+        )
         t = self.t.abs().clamp_min(T_MIN)
-        return MaskedWeights(w1, w2, w3, d1, d2, d3, t)
+        return MaskedWeights(w1, w2, w3, d1, d2.view(k, k, c), d3, t)
 
     def value_and_diagonal(self, x: Tensor, w: MaskedWeights) -> tuple[Tensor, Tensor]:
         r"""Return ``(m(x), diag J_m(x))``, both ``(B, C, H, W)``: the layer's maths, used by forward
@@ -181,7 +176,7 @@ class MintLayer(InvertibleModule):
             dtype = torch.promote_types(g1.dtype, torch.float32)
             mix = w.d3[:, None, :] * w.d2 * w.d1[None, :, :]  # (K, K, C): [i, j, c]
             g1, g2 = g1.to(dtype).view(b, k, c, h, wd), g2.to(dtype).view(b, k, c, h, wd)
-            inner = torch.einsum("ijc,bjchw->bichw", mix.to(dtype), g1)  # (B, K, C, H, W)
+            inner = _mix_slopes(mix.to(dtype), g1)  # (B, K, C, H, W)
             diag = w.t + (g2 * inner).sum(dim=1)  # (B, C, H, W)
         return y, diag
 
@@ -222,3 +217,17 @@ class MintLayer(InvertibleModule):
     def extra_repr(self) -> str:
         c, h, w = self.shape
         return f"C={c}, H={h}, W={w}, K={self.hidden_groups}, kind={self.kind!r}"
+
+
+def _mix_slopes(mix: Tensor, g1: Tensor) -> Tensor:
+    """``inner[b, i, c] = sum_j mix[i, j, c] * g1[b, j, c]``: mix ``(K, K, C)``, g1 ``(B, K, C, H, W)``.
+
+    With one channel (the first stage of an MNIST model) a batched matrix product reads ``g1``
+    where it lies; ``einsum`` would first copy it to put ``C`` first (measured: the layer went from
+    1.31x to 1.10x its convolution floor at the MNIST 28x28 stage). With ``C > 1`` both need a copy
+    and ``einsum`` was as fast or faster.
+    """
+    if mix.shape[2] == 1:
+        b, k, _, h, w = g1.shape
+        return torch.matmul(mix[:, :, 0], g1.view(b, k, h * w)).view_as(g1)
+    return torch.einsum("ijc,bjchw->bichw", mix, g1)
