@@ -222,12 +222,13 @@ class MintLayer(InvertibleModule):
 def _mix_slopes(mix: Tensor, g1: Tensor) -> Tensor:
     """``inner[b, i, c] = sum_j mix[i, j, c] * g1[b, j, c]``: mix ``(K, K, C)``, g1 ``(B, K, C, H, W)``.
 
-    With one channel (the first stage of an MNIST model) a batched matrix product reads ``g1``
-    where it lies; ``einsum`` would first copy it to put ``C`` first (measured: the layer went from
-    1.31x to 1.10x its convolution floor at the MNIST 28x28 stage). With ``C > 1`` both need a copy
-    and ``einsum`` was as fast or faster.
+    With one channel (the first stage of an MNIST model) a batched matrix product over ``B``
+    reads ``g1`` where it lies, where ``einsum`` first copies it to put ``C`` first; forward plus
+    backward of this product took 8.5 ms against einsum's 9.8 ms at the MNIST 28x28 stage
+    (batch 32, K = 45). With ``C > 1`` einsum was as fast or faster (0.7 against 1.3 ms at 7x7).
     """
     if mix.shape[2] == 1:
-        b, k, _, h, w = g1.shape
-        return torch.matmul(mix[:, :, 0], g1.view(b, k, h * w)).view_as(g1)
+        b, k, c, h, w = g1.shape
+        flat = g1.view(b, k, c, h * w).transpose(1, 2)  # (B, 1, K, HW), a view
+        return torch.matmul(mix.permute(2, 0, 1), flat).transpose(1, 2).view_as(g1)
     return torch.einsum("ijc,bjchw->bichw", mix, g1)
