@@ -1,4 +1,5 @@
-"""Run the benchmarks: ``python -m benchmarks [--quick] [--only NAME ...] [--threads N]``."""
+"""Run the benchmarks: ``python -m benchmarks [--quick] [--only NAME ...] [--threads N]
+[--data-root DIR]``."""
 
 import argparse
 import time
@@ -30,12 +31,24 @@ def main(argv: list[str] | None = None) -> None:
         "wall times depend on the neighbours' load)",
     )
     parser.add_argument("--out-dir", type=Path, default=RESULTS_DIR, help="where the JSON goes")
+    parser.add_argument(
+        "--data-root",
+        type=Path,
+        default=inversion.DATA_ROOT,
+        metavar="DIR",
+        help="inversion trains on Fashion-MNIST from DIR/FashionMNIST/raw (or Debian's "
+        "/usr/share/datasets/fashion-mnist) when present, else on scikit-learn's digits "
+        "(default: $MINTNET_DATA_DIR, else the repository's data/)",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    extra = {"inversion": {"data_root": args.data_root}}  # options only one benchmark takes
     for name in args.only or list(BENCHMARKS):
         module = BENCHMARKS[name]
         start = time.perf_counter()
-        rows = module.run(quick=args.quick, reps=args.reps, out_dir=args.out_dir)
+        rows = module.run(
+            quick=args.quick, reps=args.reps, out_dir=args.out_dir, **extra.get(name, {})
+        )
         elapsed = time.perf_counter() - start
         print(f"\n## {name} ({elapsed:.0f} s, {args.threads} thread(s))\n")
         print(module.table(rows), flush=True)

@@ -1,9 +1,14 @@
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+from mintnet.data import DatasetNotFoundError, FashionMNISTDataModule
+from tests.data.formats import labels_for, write_idx
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPECTED = {
@@ -14,20 +19,81 @@ EXPECTED = {
 }
 
 
-@pytest.mark.timeout(120)
-def test_quick_benchmarks_write_sane_results(tmp_path):
-    command = [sys.executable, "-m", "benchmarks", "--quick", "--out-dir", str(tmp_path)]
+def run_benchmarks(*args: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "benchmarks", "--quick", *args]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+    return done
+
+
+def assert_paper_schedule_costs_more(rows: list[dict]) -> None:
+    paper = next(r for r in rows if r["method"].startswith("paper"))
+    assert paper["layer_evals"] > max(r["layer_evals"] for r in rows if r["tol"] == 1e-5)
+
+
+def rectangles(n: int, seed: int) -> np.ndarray:
+    """``(n, 28, 28)`` uint8 images: a few filled grey rectangles on black, plus faint noise."""
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 8, size=(n, 28, 28), dtype=np.uint8)
+    for image in images:
+        for _ in range(rng.integers(1, 4)):
+            top, left = rng.integers(0, 20, size=2)
+            height, width = rng.integers(4, 28 - max(top, left), size=2)
+            image[top : top + height, left : left + width] = rng.integers(64, 256)
+    return images
+
+
+def write_fashion_mnist(raw: Path, n_train: int = 64, n_test: int = 16) -> None:
+    """The four Fashion-MNIST IDX files in ``raw``, images of random rectangles."""
+    for prefix, n, seed in (("train", n_train, 0), ("t10k", n_test, 1)):
+        write_idx(raw / f"{prefix}-images-idx3-ubyte", rectangles(n, seed))
+        write_idx(raw / f"{prefix}-labels-idx1-ubyte", labels_for(n))
+
+
+@pytest.mark.timeout(120)
+def test_quick_benchmarks_write_sane_results(tmp_path):
+    no_data = tmp_path / "no_data"
+    no_data.mkdir()
+    out = tmp_path / "out"
+    done = run_benchmarks("--out-dir", str(out), "--data-root", str(no_data))
     for name, fields in EXPECTED.items():
         assert f"## {name}" in done.stdout
-        result = json.loads((tmp_path / f"{name}.json").read_text())
+        result = json.loads((out / f"{name}.json").read_text())
         assert result["name"] == name and result["settings"]["quick"] is True
         assert result["environment"]["threads"] == 1
         assert result["rows"], name
         for row in result["rows"]:
             for field in fields:
                 assert row[field] is not None and row[field] > 0, (name, field, row)
-    inversion = json.loads((tmp_path / "inversion.json").read_text())["rows"]
-    paper = next(r for r in inversion if r["method"].startswith("paper"))
-    assert paper["layer_evals"] > max(r["layer_evals"] for r in inversion if r["tol"] == 1e-5)
+    inversion = json.loads((out / "inversion.json").read_text())
+    try:  # only Debian's directory is left to search, and it may hold a copy
+        FashionMNISTDataModule(str(no_data)).check()
+        expected = "fashion_mnist"
+    except DatasetNotFoundError:
+        expected = "digits"
+    assert inversion["settings"]["dataset"] == expected
+    assert f"trained on: {expected}" in done.stdout
+    if expected == "digits":
+        assert inversion["settings"]["n_bins"] == 17
+        assert inversion["settings"]["model"].startswith("MintNet((1, 8, 8),")
+    assert_paper_schedule_costs_more(inversion["rows"])
+
+
+@pytest.mark.timeout(90)
+def test_inversion_trains_on_fashion_mnist_when_its_files_are_present(tmp_path):
+    write_fashion_mnist(tmp_path / "data" / "FashionMNIST" / "raw")
+    out = tmp_path / "out"
+    done = run_benchmarks(
+        "--only", "inversion", "--data-root", str(tmp_path / "data"), "--out-dir", str(out)
+    )
+    assert "## inversion" in done.stdout and "trained on: fashion_mnist" in done.stdout
+    result = json.loads((out / "inversion.json").read_text())
+    settings = result["settings"]
+    assert settings["dataset"] == "fashion_mnist" and settings["n_bins"] == 256
+    assert settings["model"].startswith("MintNet((1, 28, 28),")
+    assert settings["n_images"] == 8 and math.isfinite(settings["final_train_bpd"])
+    assert result["rows"]
+    for row in result["rows"]:
+        assert row["dataset"] == "fashion_mnist"
+        assert math.isfinite(row["max_error"]) and row["layer_evals"] > 0, row
+    assert_paper_schedule_costs_more(result["rows"])
