@@ -7,7 +7,7 @@ STAMP := $(VENV)/.stamp-install
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-fast train eval bench lint format clean
+.PHONY: help install test test-fast train eval bench bench-gpu lint format clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -34,6 +34,9 @@ eval: $(STAMP) ## evaluate a checkpoint on the test split (ARGS="ckpt_path=...")
 
 bench: $(STAMP) ## run the benchmarks (ratios measured in one process), results in benchmarks/results/
 	$(PY) -m benchmarks $(ARGS)
+
+bench-gpu: $(STAMP) ## the paper's models on a GPU: train step fp32/bf16 x eager/compiled, sampling, layer vs floor
+	$(PY) -m benchmarks --only device --device cuda $(ARGS)
 
 lint: $(STAMP) ## check style with ruff
 	$(PY) -m ruff check src tests benchmarks notebooks

@@ -66,7 +66,7 @@ class ConvolutionFloor(torch.nn.Module):
         return F.conv2d(a2, self.w3, layer.bias3, padding=pad) + layer.t * x
 
 
-def _floor_step(floor: torch.nn.Module, x: Tensor) -> Any:
+def floor_step(floor: torch.nn.Module, x: Tensor) -> Any:
     """Forward + backward of the convolution floor."""
 
     def step() -> None:
@@ -75,7 +75,7 @@ def _floor_step(floor: torch.nn.Module, x: Tensor) -> Any:
     return step
 
 
-def _layer_step(layer: torch.nn.Module, x: Tensor) -> Any:
+def layer_step(layer: torch.nn.Module, x: Tensor) -> Any:
     def step() -> None:
         y, logdet = layer(x)
         (y.sum() + logdet.sum()).backward()
@@ -99,10 +99,10 @@ def run(
         layer = MintLayer(c, h, h, k, "lower")
         floor = ConvolutionFloor(layer)
         x = torch.randn(batch, c, h, h)
-        steps = {"floor": _floor_step(floor, x), "layer": _layer_step(layer, x)}
+        steps = {"floor": floor_step(floor, x), "layer": layer_step(layer, x)}
         if not quick:
-            steps["compiled"] = _layer_step(torch.compile(layer, fullgraph=True), x)
-            steps["compiled_floor"] = _floor_step(torch.compile(floor, fullgraph=True), x)
+            steps["compiled"] = layer_step(torch.compile(layer, fullgraph=True), x)
+            steps["compiled_floor"] = floor_step(torch.compile(floor, fullgraph=True), x)
         row_reps = reps
         if not quick and _seconds(steps["floor"]) > SLOW_STEP_S:
             row_reps = max(3, reps // 3)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from mintnet.data import DatasetNotFoundError, FashionMNISTDataModule
 from tests.data.formats import labels_for, write_idx
@@ -19,9 +20,9 @@ EXPECTED = {
 }
 
 
-def run_benchmarks(*args: str) -> subprocess.CompletedProcess:
+def run_benchmarks(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "benchmarks", "--quick", *args]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, done.stderr
     return done
 
@@ -56,6 +57,7 @@ def test_quick_benchmarks_write_sane_results(tmp_path):
     no_data.mkdir()
     out = tmp_path / "out"
     done = run_benchmarks("--out-dir", str(out), "--data-root", str(no_data))
+    assert "## device" not in done.stdout  # the GPU check runs only when asked for
     for name, fields in EXPECTED.items():
         assert f"## {name}" in done.stdout
         result = json.loads((out / f"{name}.json").read_text())
@@ -97,3 +99,34 @@ def test_inversion_trains_on_fashion_mnist_when_its_files_are_present(tmp_path):
         assert row["dataset"] == "fashion_mnist"
         assert math.isfinite(row["max_error"]) and row["layer_evals"] > 0, row
     assert_paper_schedule_costs_more(result["rows"])
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+def test_device_benchmark_runs_every_variant(tmp_path):
+    """The GPU check, run small on the CPU: four train-step variants (fp32/bf16 x eager/compiled),
+    both sampling schedules, and layer against floor per stage, eager and compiled."""
+    args = ("--only", "device", "--device", "cpu", "--out-dir", str(tmp_path))
+    done = run_benchmarks(*args, timeout=380)
+    result = json.loads((tmp_path / "device.json").read_text())
+    assert result["settings"]["device"] == "cpu"
+    rows = result["rows"]
+    steps = {r["variant"]: r for r in rows if r["what"] == "train step"}
+    assert set(steps) == {"eager fp32", "eager bf16", "compiled fp32", "compiled bf16"}
+    assert all(r["images_per_s"] > 0 and r["peak_MiB"] is None for r in steps.values())
+    sampling = {r["variant"]: r for r in rows if r["what"].startswith("sample")}
+    assert sampling["paper: 100 iterations per layer"]["ratio"] == 1.0
+    assert sampling["tolerance stop (alpha 1, tol 1e-5)"]["ratio"] < 1.0
+    layers = [r for r in rows if r["what"].startswith("layer")]
+    assert {r["variant"] for r in layers} == {"eager", "compiled"} and len(layers) == 4
+    assert all(r["ratio"] > 0 for r in layers)
+    assert "## device" in done.stdout
+
+
+def test_device_benchmark_without_cuda_says_what_to_do(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    command = [sys.executable, "-m", "benchmarks", "--only", "device", "--out-dir", str(tmp_path)]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert "no CUDA device" in done.stderr and "--device cpu" in done.stderr
