@@ -7,6 +7,7 @@ from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from mintnet.modules.base import ConfiguredModule
+from mintnet.modules.compile import compile_in_place
 from mintnet.modules.optim import OptimizerFactory, SchedulerFactory
 
 __all__ = ["ClassificationModule"]
@@ -25,7 +26,8 @@ class ClassificationModule(ConfiguredModule):
         num_classes: number of classes.
         mean, std: per-channel input normalisation (one value broadcasts to all channels).
         optimizer, scheduler, scheduler_interval: as in :class:`DensityModule`.
-        compile: run ``net`` through ``torch.compile``.
+        compile: ``false``, ``true`` / ``"model"`` (the whole net as one graph) or ``"layers"``
+            (each Mint layer; much faster to compile), see :mod:`mintnet.modules.compile`.
     """
 
     monitored = "val_acc"
@@ -40,7 +42,7 @@ class ClassificationModule(ConfiguredModule):
         optimizer: OptimizerFactory | None = None,
         scheduler: SchedulerFactory | None = None,
         scheduler_interval: str = "epoch",
-        compile: bool = False,
+        compile: bool | str = False,
     ) -> None:
         super().__init__(optimizer, scheduler, scheduler_interval)
         self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"], logger=False)
@@ -51,8 +53,7 @@ class ClassificationModule(ConfiguredModule):
             setattr(self, f"{stage}_acc", MulticlassAccuracy(num_classes, average="micro"))
             setattr(self, f"{stage}_loss", MeanMetric())
         self.val_best = MaxMetric()
-        if compile:
-            self.net.compile()  # in place: state_dict keys stay the same
+        compile_in_place(self.net, compile)
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits ``(B, num_classes)`` of images ``(B, C, H, W)`` in ``[0, 1]``."""
