@@ -54,10 +54,19 @@ def main(argv: list[str] | None = None) -> None:
         default="cuda",
         help="where the 'device' benchmark runs (default cuda; the others run on the CPU)",
     )
+    parser.add_argument(
+        "--parts",
+        nargs="+",
+        default=list(device.PARTS),
+        help=f"what the 'device' benchmark measures (default: {' '.join(device.PARTS)})",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     # options only one benchmark takes
-    extra = {"inversion": {"data_root": args.data_root}, "device": {"device": args.device}}
+    extra = {
+        "inversion": {"data_root": args.data_root},
+        "device": {"device": args.device, "parts": tuple(args.parts)},
+    }
     for name in args.only or DEFAULT:
         module = BENCHMARKS[name]
         start = time.perf_counter()

@@ -130,3 +130,14 @@ def test_device_benchmark_without_cuda_says_what_to_do(tmp_path):
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode != 0
     assert "no CUDA device" in done.stderr and "--device cpu" in done.stderr
+
+
+def test_device_benchmark_parts_pick_what_runs(tmp_path):
+    args = ("--only", "device", "--device", "cpu", "--parts", "sample", "--out-dir", str(tmp_path))
+    run_benchmarks(*args)
+    rows = json.loads((tmp_path / "device.json").read_text())["rows"]
+    assert rows and all(r["what"].startswith("sample") for r in rows)
+    command = [sys.executable, "-m", "benchmarks", "--quick", "--only", "device"]
+    command += ["--device", "cpu", "--parts", "everything", "--out-dir", str(tmp_path)]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and "--parts: unknown ['everything']" in done.stderr
