@@ -204,6 +204,9 @@ def run(
             "False); run it on a GPU machine, or pass --device cpu --quick for a small CPU run"
         )
     batch = 4 if quick else BATCH
+    # every Mint layer (and every floor) shares one forward code object: allow a graph per
+    # shape, precision and mode of both models, or dynamo would stop compiling after 8
+    torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
     rows: list[dict[str, Any]] = []
     for name, (shape, n_layers, n_squeezes, k, n_bins, lam) in (QUICK if quick else FULL).items():
         torch.manual_seed(0)

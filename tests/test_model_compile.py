@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from mintnet.modules import ClassificationModule, DensityModule
+from mintnet.modules.compile import RECOMPILES_PER_SHAPE
 from mintnet.nn import MintLayer, MintNet, ResNetClassifier
 
 
@@ -46,3 +47,13 @@ def test_layers_needs_mint_layers():
     net = ResNetClassifier(3, 10, blocks=(1,), widths=(4,))
     with pytest.raises(ValueError, match="ResNetClassifier has none; use model.compile=true"):
         ClassificationModule(net, num_classes=10, compile="layers")
+
+
+def test_layers_allows_a_graph_per_shape_and_mode(monkeypatch):
+    """Dynamo keeps 8 graphs per code object by default, and all Mint layers share one: a model
+    with more stage shapes would silently fall back to eager without a larger limit."""
+    monkeypatch.setattr(torch._dynamo.config, "recompile_limit", 8)
+    torch.manual_seed(0)
+    net = MintNet((1, 8, 8), 3, 2, 4)  # three stage shapes: 1x8x8, 4x4x4, 16x2x2
+    DensityModule(net, n_bins=17, compile="layers")
+    assert torch._dynamo.config.recompile_limit >= RECOMPILES_PER_SHAPE * 3

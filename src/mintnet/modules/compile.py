@@ -4,7 +4,10 @@ import torch
 
 from mintnet.nn import MintLayer
 
-__all__ = ["COMPILE_CHOICES", "compile_in_place"]
+__all__ = ["COMPILE_CHOICES", "RECOMPILES_PER_SHAPE", "compile_in_place"]
+
+RECOMPILES_PER_SHAPE = 8
+"""Graphs allowed per stage shape with ``"layers"``: grad or not, float32 or bf16, train or eval."""
 
 COMPILE_CHOICES = (False, True, "model", "layers")
 """``false``: eager. ``true`` or ``"model"``: the whole network as one graph (fastest steps, slowest
@@ -35,5 +38,10 @@ def compile_in_place(module: torch.nn.Module, how: bool | str) -> None:
             f"model.compile='layers' compiles Mint layers, and this {type(module).__name__} has "
             "none; use model.compile=true"
         )
+    # Every Mint layer runs the same forward code, and dynamo keeps at most ``recompile_limit``
+    # graphs per code object (8 by default) before it falls back to eager, or fails under
+    # fullgraph. Each stage shape needs a few (training, evaluation without grad, autocast).
+    needed = RECOMPILES_PER_SHAPE * len({layer.shape for layer in layers})
+    torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, needed)
     for layer in layers:
         layer.compile()
