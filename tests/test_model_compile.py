@@ -49,11 +49,13 @@ def test_layers_needs_mint_layers():
         ClassificationModule(net, num_classes=10, compile="layers")
 
 
-def test_layers_allows_a_graph_per_shape_and_mode(monkeypatch):
+def test_layers_allows_a_graph_per_shape_and_mode():
     """Dynamo keeps 8 graphs per code object by default, and all Mint layers share one: a model
     with more stage shapes would silently fall back to eager without a larger limit."""
-    monkeypatch.setattr(torch._dynamo.config, "recompile_limit", 8)
-    torch.manual_seed(0)
-    net = MintNet((1, 8, 8), 3, 2, 4)  # three stage shapes: 1x8x8, 4x4x4, 16x2x2
-    DensityModule(net, n_bins=17, compile="layers")
-    assert torch._dynamo.config.recompile_limit >= RECOMPILES_PER_SHAPE * 3
+    # torch's own patcher: pytest's monkeypatch leaves a torch config entry deleted on undo
+    with torch._dynamo.config.patch(recompile_limit=8):
+        torch.manual_seed(0)
+        net = MintNet((1, 8, 8), 3, 2, 4)  # three stage shapes: 1x8x8, 4x4x4, 16x2x2
+        DensityModule(net, n_bins=17, compile="layers")
+        assert torch._dynamo.config.recompile_limit >= RECOMPILES_PER_SHAPE * 3
+    assert torch._dynamo.config.recompile_limit >= 8  # still readable afterwards
