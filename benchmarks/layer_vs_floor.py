@@ -2,6 +2,10 @@
 
 The floor is the same three convolutions with unmasked weights, ELU between them and the ``t * x``
 skip, without masks, slopes or the Jacobian diagonal: the least any layer of this width must cost.
+
+A single-channel layer computes its convolutions its own way (``mintnet.nn.single_channel``), faster
+than ``F.conv2d``; for those rows a second floor computes its unmasked convolutions the same way,
+so ``ratio_vs_same_convs_floor`` shows what the masks and the log-det cost with like convolutions.
 """
 
 import time
@@ -14,6 +18,12 @@ from torch import Tensor
 
 from benchmarks.common import format_table, round_robin, write_result
 from mintnet.nn import MintLayer
+from mintnet.nn.single_channel import (
+    conv_from_channel,
+    conv_kept_rows,
+    conv_to_channel,
+    pixel_rows,
+)
 
 NAME = "layer_vs_floor"
 COLUMNS = [
@@ -26,6 +36,8 @@ COLUMNS = [
     "layer_ms",
     "ratio_wall",
     "ratio_cpu",
+    "same_convs_floor_ms",
+    "ratio_vs_same_convs_floor",
     "compiled_ms",
     "ratio_compiled_wall",
     "compiled_floor_ms",
@@ -49,21 +61,51 @@ takes over a second per step on the 2-core CPU machine)."""
 
 class ConvolutionFloor(torch.nn.Module):
     """The layer's three convolutions with its raw (unmasked) weights, ELU between them and the
-    ``t * x`` skip: ``(B, C, H, W) -> (B, C, H, W)``, no masks, slopes or Jacobian diagonal."""
+    ``t * x`` skip: ``(B, C, H, W) -> (B, C, H, W)``, no masks, slopes or Jacobian diagonal.
 
-    def __init__(self, layer: MintLayer) -> None:
+    ``same_convs=True`` (single-channel layers only) computes the convolutions as the layer does:
+    the thin ones as matrix products over pixel rows, the middle one channels-last, all ``k x k``
+    taps (an unmasked weight has no empty rows to skip)."""
+
+    def __init__(self, layer: MintLayer, same_convs: bool = False) -> None:
         super().__init__()
-        self.layer = layer
+        if same_convs and layer.channels != 1:
+            raise ValueError(f"same_convs needs a single-channel layer, got C={layer.channels}")
+        self.layer, self.same_convs = layer, same_convs
         self.w1, self.w2, self.w3 = (
             torch.nn.Parameter(w.detach().clone())
             for w in (layer.weight1, layer.weight2, layer.weight3)
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        layer, pad = self.layer, self.layer.padding
-        a1 = F.elu(F.conv2d(x, self.w1, layer.bias1, padding=pad))
-        a2 = F.elu(F.conv2d(a1, self.w2, layer.bias2, padding=pad))
-        return F.conv2d(a2, self.w3, layer.bias3, padding=pad) + layer.t * x
+        weights = (self.w1, self.w2, self.w3, self.layer.t)
+        return convolutions(self.layer, x, weights, self.same_convs)
+
+
+def convolutions(
+    layer: MintLayer,
+    x: Tensor,
+    weights: tuple[Tensor, Tensor, Tensor, Tensor],
+    same_convs: bool = False,
+    kept_rows: bool = False,
+) -> Tensor:
+    """``conv3(elu(conv2(elu(conv1(x))))) + t * x`` with ``layer``'s biases and the given weights
+    ``(w1, w2, w3, t)``, by ``F.conv2d``, or (``same_convs``, ``C = 1``) as a single-channel Mint layer
+    computes them; ``kept_rows`` convolves only the middle weight's rows a single-channel mask
+    keeps (right for masked weights only)."""
+    w1, w2, w3, t = weights
+    pad = layer.padding
+    if not same_convs:
+        a1 = F.elu(F.conv2d(x, w1, layer.bias1, padding=pad))
+        a2 = F.elu(F.conv2d(a1, w2, layer.bias2, padding=pad))
+        return torch.addcmul(F.conv2d(a2, w3, layer.bias3, padding=pad), t, x)
+    b, _, h, w = x.shape
+    a1 = F.elu(conv_from_channel(x, w1, layer.bias1)).view(b, h, w, -1).permute(0, 3, 1, 2)
+    if kept_rows:
+        a2 = F.elu(conv_kept_rows(a1, w2, layer.bias2, layer.kind))
+    else:
+        a2 = F.elu(F.conv2d(a1, w2, layer.bias2, padding=pad))
+    return torch.addcmul(conv_to_channel(pixel_rows(a2), w3, layer.bias3, (h, w)), t, x)
 
 
 def floor_step(floor: torch.nn.Module, x: Tensor) -> Any:
@@ -100,6 +142,8 @@ def run(
         floor = ConvolutionFloor(layer)
         x = torch.randn(batch, c, h, h)
         steps = {"floor": floor_step(floor, x), "layer": layer_step(layer, x)}
+        if c == 1:
+            steps["same_convs_floor"] = floor_step(ConvolutionFloor(layer, same_convs=True), x)
         if not quick:
             steps["compiled"] = layer_step(torch.compile(layer, fullgraph=True), x)
             steps["compiled_floor"] = floor_step(torch.compile(floor, fullgraph=True), x)
@@ -108,6 +152,7 @@ def run(
             row_reps = max(3, reps // 3)
         t = round_robin(steps, row_reps)
         compiled, compiled_floor = t.get("compiled"), t.get("compiled_floor")
+        same = t.get("same_convs_floor")
         rows.append(
             {
                 "model": model,
@@ -119,6 +164,8 @@ def run(
                 "layer_ms": 1e3 * t["layer"].wall,
                 "ratio_wall": t["layer"].wall / t["floor"].wall,
                 "ratio_cpu": t["layer"].cpu / t["floor"].cpu,
+                "same_convs_floor_ms": 1e3 * same.wall if same else None,
+                "ratio_vs_same_convs_floor": t["layer"].wall / same.wall if same else None,
                 "compiled_ms": 1e3 * compiled.wall if compiled else None,
                 "ratio_compiled_wall": compiled.wall / t["floor"].wall if compiled else None,
                 "compiled_floor_ms": 1e3 * compiled_floor.wall if compiled_floor else None,

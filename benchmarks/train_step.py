@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from benchmarks.common import format_table, round_robin, write_result
+from benchmarks.layer_vs_floor import convolutions
 from mintnet.nn import ImageFlow, MintLayer, MintNet, bits_per_dim, standard_normal_log_prob
 
 NAME = "train_step"
@@ -38,17 +38,16 @@ QUICK = [("tiny", (1, 8, 8), 2, 1, 2, 17, 0.05, 4)]
 
 
 def _convolutions_only(flow: ImageFlow, x: Tensor) -> Tensor:
-    """The loss without any log-det: dequantise, logit, then each layer's masked convolutions."""
+    """The loss without any log-det: dequantise, logit, then each layer's masked convolutions,
+    computed as the layer computes them (single-channel layers their own way)."""
     y, _ = flow.dequantize(x)
     v, _ = flow.logit(y)
     for layer in flow.net.layers:
         if not isinstance(layer, MintLayer):
             v, _ = layer(v)
             continue
-        w, pad = layer.masked_weights(), layer.padding
-        a1 = F.elu(F.conv2d(v, w.w1, layer.bias1, padding=pad))
-        a2 = F.elu(F.conv2d(a1, w.w2, layer.bias2, padding=pad))
-        v = torch.addcmul(F.conv2d(a2, w.w3, layer.bias3, padding=pad), w.t, v)
+        w, single = layer.masked_weights(), layer.channels == 1
+        v = convolutions(layer, v, (w.w1, w.w2, w.w3, w.t), same_convs=single, kept_rows=single)
     return bits_per_dim(standard_normal_log_prob(v), flow.num_dims, flow.dequantize.n_bins).mean()
 
 

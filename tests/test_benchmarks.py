@@ -7,8 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from benchmarks.layer_vs_floor import ConvolutionFloor
 
 from mintnet.data import DatasetNotFoundError, FashionMNISTDataModule
+from mintnet.nn import MintLayer
 from tests.data.formats import labels_for, write_idx
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,6 +53,17 @@ def write_fashion_mnist(raw: Path, n_train: int = 64, n_test: int = 16) -> None:
         write_idx(raw / f"{prefix}-labels-idx1-ubyte", labels_for(n))
 
 
+@pytest.mark.parametrize("kind", ["lower", "upper"])
+def test_both_convolution_floors_compute_the_same_map(kind):
+    torch.manual_seed(0)
+    layer = MintLayer(1, 6, 5, 4, kind).double()
+    x = torch.randn(3, 1, 6, 5, dtype=torch.float64)
+    plain, same = ConvolutionFloor(layer), ConvolutionFloor(layer, same_convs=True)
+    assert torch.allclose(plain(x), same(x), atol=1e-12)
+    with pytest.raises(ValueError, match="single-channel layer, got C=2"):
+        ConvolutionFloor(MintLayer(2, 4, 4, 2, kind), same_convs=True)
+
+
 @pytest.mark.timeout(120)
 def test_quick_benchmarks_write_sane_results(tmp_path):
     no_data = tmp_path / "no_data"
@@ -67,6 +80,9 @@ def test_quick_benchmarks_write_sane_results(tmp_path):
         for row in result["rows"]:
             for field in fields:
                 assert row[field] is not None and row[field] > 0, (name, field, row)
+    layers = json.loads((out / "layer_vs_floor.json").read_text())["rows"]
+    for row in layers:  # the like-convolutions floor exists for single-channel layers only
+        assert (row["ratio_vs_same_convs_floor"] is not None) == (row["C"] == 1), row
     inversion = json.loads((out / "inversion.json").read_text())
     try:  # only Debian's directory is left to search, and it may hold a copy
         FashionMNISTDataModule(str(no_data)).check()
