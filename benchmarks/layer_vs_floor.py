@@ -3,7 +3,7 @@
 The floor is the same three convolutions with unmasked weights, ELU between them and the ``t * x``
 skip, without masks, slopes or the Jacobian diagonal: the least any layer of this width must cost.
 
-A single-channel layer computes its convolutions its own way (``mintnet.nn.single_channel``), faster
+A single-channel layer computes its convolutions its own way (``mintnet.nn.thin_convolutions``), faster
 than ``F.conv2d``; for those rows a second floor computes its unmasked convolutions the same way,
 so ``ratio_vs_same_convs_floor`` shows what the masks and the log-det cost with like convolutions.
 """
@@ -18,10 +18,13 @@ from torch import Tensor
 
 from benchmarks.common import format_table, round_robin, write_result
 from mintnet.nn import MintLayer
-from mintnet.nn.single_channel import (
+from mintnet.nn.mint_layer import FEW_CHANNELS
+from mintnet.nn.thin_convolutions import (
     conv_from_channel,
+    conv_from_few_channels,
     conv_kept_rows,
     conv_to_channel,
+    conv_to_few_channels,
     pixel_rows,
 )
 
@@ -53,7 +56,7 @@ FULL = [
     ("cifar", 12, 21, 16, 32),
     ("cifar", 48, 5, 8, 32),
 ]
-QUICK = [("tiny", 1, 4, 8, 4), ("tiny", 4, 2, 4, 4)]
+QUICK = [("tiny", 1, 4, 8, 4), ("tiny", 4, 2, 4, 4), ("tiny", 8, 1, 4, 4)]
 SLOW_STEP_S = 0.5
 """Shapes whose floor step takes longer than this get a third of the repetitions (CIFAR 32x32
 takes over a second per step on the 2-core CPU machine)."""
@@ -63,14 +66,17 @@ class ConvolutionFloor(torch.nn.Module):
     """The layer's three convolutions with its raw (unmasked) weights, ELU between them and the
     ``t * x`` skip: ``(B, C, H, W) -> (B, C, H, W)``, no masks, slopes or Jacobian diagonal.
 
-    ``same_convs=True`` (single-channel layers only) computes the convolutions as the layer does:
-    the thin ones as matrix products over pixel rows, the middle one channels-last, all ``k x k``
-    taps (an unmasked weight has no empty rows to skip)."""
+    ``same_convs=True`` (layers with at most ``FEW_CHANNELS`` channels) computes the convolutions
+    as the layer does: the thin ones as matrix products (for ``C = 1`` over pixel rows, the middle
+    one channels-last), all ``k x k`` taps (an unmasked weight has no empty rows to skip)."""
 
     def __init__(self, layer: MintLayer, same_convs: bool = False) -> None:
         super().__init__()
-        if same_convs and layer.channels != 1:
-            raise ValueError(f"same_convs needs a single-channel layer, got C={layer.channels}")
+        if same_convs and layer.channels > FEW_CHANNELS:
+            raise ValueError(
+                f"same_convs needs a layer with at most {FEW_CHANNELS} channels, "
+                f"got C={layer.channels}: wider layers use F.conv2d like the plain floor"
+            )
         self.layer, self.same_convs = layer, same_convs
         self.w1, self.w2, self.w3 = (
             torch.nn.Parameter(w.detach().clone())
@@ -90,15 +96,19 @@ def convolutions(
     kept_rows: bool = False,
 ) -> Tensor:
     """``conv3(elu(conv2(elu(conv1(x))))) + t * x`` with ``layer``'s biases and the given weights
-    ``(w1, w2, w3, t)``, by ``F.conv2d``, or (``same_convs``, ``C = 1``) as a single-channel Mint layer
-    computes them; ``kept_rows`` convolves only the middle weight's rows a single-channel mask
-    keeps (right for masked weights only)."""
+    ``(w1, w2, w3, t)``, by ``F.conv2d``, or (``same_convs``, ``C <= FEW_CHANNELS``) as the Mint
+    layer computes them; ``kept_rows`` (``C = 1``) convolves only the middle weight's rows a
+    single-channel mask keeps (right for masked weights only)."""
     w1, w2, w3, t = weights
     pad = layer.padding
     if not same_convs:
         a1 = F.elu(F.conv2d(x, w1, layer.bias1, padding=pad))
         a2 = F.elu(F.conv2d(a1, w2, layer.bias2, padding=pad))
         return torch.addcmul(F.conv2d(a2, w3, layer.bias3, padding=pad), t, x)
+    if layer.channels > 1:
+        a1 = F.elu(conv_from_few_channels(x, w1, layer.bias1))
+        a2 = F.elu(F.conv2d(a1, w2, layer.bias2, padding=pad))
+        return torch.addcmul(conv_to_few_channels(a2, w3, layer.bias3), t, x)
     b, _, h, w = x.shape
     a1 = F.elu(conv_from_channel(x, w1, layer.bias1)).view(b, h, w, -1).permute(0, 3, 1, 2)
     if kept_rows:
@@ -142,7 +152,7 @@ def run(
         floor = ConvolutionFloor(layer)
         x = torch.randn(batch, c, h, h)
         steps = {"floor": floor_step(floor, x), "layer": layer_step(layer, x)}
-        if c == 1:
+        if c <= FEW_CHANNELS:
             steps["same_convs_floor"] = floor_step(ConvolutionFloor(layer, same_convs=True), x)
         if not quick:
             steps["compiled"] = layer_step(torch.compile(layer, fullgraph=True), x)

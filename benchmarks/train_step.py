@@ -16,6 +16,7 @@ from torch import Tensor
 from benchmarks.common import format_table, round_robin, write_result
 from benchmarks.layer_vs_floor import convolutions
 from mintnet.nn import ImageFlow, MintLayer, MintNet, bits_per_dim, standard_normal_log_prob
+from mintnet.nn.mint_layer import FEW_CHANNELS
 
 NAME = "train_step"
 COLUMNS = [
@@ -39,15 +40,16 @@ QUICK = [("tiny", (1, 8, 8), 2, 1, 2, 17, 0.05, 4)]
 
 def _convolutions_only(flow: ImageFlow, x: Tensor) -> Tensor:
     """The loss without any log-det: dequantise, logit, then each layer's masked convolutions,
-    computed as the layer computes them (single-channel layers their own way)."""
+    computed as the layer computes them (thin convolutions as matrix products)."""
     y, _ = flow.dequantize(x)
     v, _ = flow.logit(y)
     for layer in flow.net.layers:
         if not isinstance(layer, MintLayer):
             v, _ = layer(v)
             continue
-        w, single = layer.masked_weights(), layer.channels == 1
-        v = convolutions(layer, v, (w.w1, w.w2, w.w3, w.t), same_convs=single, kept_rows=single)
+        w, c = layer.masked_weights(), layer.channels
+        weights = (w.w1, w.w2, w.w3, w.t)
+        v = convolutions(layer, v, weights, same_convs=c <= FEW_CHANNELS, kept_rows=c == 1)
     return bits_per_dim(standard_normal_log_prob(v), flow.num_dims, flow.dequantize.n_bins).mean()
 
 

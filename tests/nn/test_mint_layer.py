@@ -4,7 +4,7 @@ import torch
 from mintnet.nn import InverseSettings, MintLayer
 from tests.nn.helpers import jacobians, perturb
 
-SHAPES = [(1, 1), (1, 2), (3, 1), (3, 2)]  # (C, K)
+SHAPES = [(1, 1), (1, 2), (3, 1), (3, 2), (5, 1)]  # (C, K): the C = 1, few- and many-channel paths
 
 
 def _layer(c, k, kind, kernel=3, act="elu", scale=0.3, h=4, w=4):

@@ -1,14 +1,16 @@
-"""The single-channel convolutions equal ``F.conv2d`` in value and gradient."""
+"""The thin convolutions equal ``F.conv2d`` in value and gradient."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 
 from mintnet.nn.masks import triangular_mask
-from mintnet.nn.single_channel import (
+from mintnet.nn.thin_convolutions import (
     conv_from_channel,
+    conv_from_few_channels,
     conv_kept_rows,
     conv_to_channel,
+    conv_to_few_channels,
     pixel_rows,
 )
 
@@ -71,3 +73,17 @@ def test_pixel_rows_is_a_view_of_channels_last_memory():
     assert rows.shape == (40, 3) and rows.data_ptr() == a.data_ptr()
     assert torch.equal(rows[7], a[0, :, 1, 2])  # row n = (b*H + h)*W + w
     assert torch.equal(pixel_rows(a.contiguous()), rows)  # a copy, same values
+
+
+@pytest.mark.parametrize("channels, kernel", [(2, 3), (3, 3), (4, 5)])
+def test_few_channel_convolutions_are_convolutions(channels, kernel):
+    c, kc, pad = channels, 3 * channels, kernel // 2
+    x, w1, b1 = _leaf(2, c, 5, 7), _leaf(kc, c, kernel, kernel), _leaf(kc)
+    a, w3, b3 = _leaf(2, kc, 5, 7), _leaf(c, kc, kernel, kernel), _leaf(c)
+    for got, ref, inputs in (
+        (conv_from_few_channels(x, w1, b1), F.conv2d(x, w1, b1, padding=pad), [x, w1, b1]),
+        (conv_to_few_channels(a, w3, b3), F.conv2d(a, w3, b3, padding=pad), [a, w3, b3]),
+    ):
+        assert got.shape == ref.shape and torch.allclose(got, ref, atol=1e-12)
+        pairs = zip(_grads(got, inputs), _grads(ref, inputs), strict=True)
+        assert all(torch.allclose(g, r, atol=1e-12) for g, r in pairs)
