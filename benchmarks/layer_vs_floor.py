@@ -18,7 +18,6 @@ from torch import Tensor
 
 from benchmarks.common import format_table, round_robin, write_result
 from mintnet.nn import MintLayer
-from mintnet.nn.mint_layer import FEW_CHANNELS
 from mintnet.nn.thin_convolutions import (
     conv_from_channel,
     conv_from_few_channels,
@@ -56,7 +55,7 @@ FULL = [
     ("cifar", 12, 21, 16, 32),
     ("cifar", 48, 5, 8, 32),
 ]
-QUICK = [("tiny", 1, 4, 8, 4), ("tiny", 4, 2, 4, 4), ("tiny", 8, 1, 4, 4)]
+QUICK = [("tiny", 1, 18, 8, 4), ("tiny", 4, 2, 4, 4), ("tiny", 2, 18, 4, 4)]
 SLOW_STEP_S = 0.5
 """Shapes whose floor step takes longer than this get a third of the repetitions (CIFAR 32x32
 takes over a second per step on the 2-core CPU machine)."""
@@ -66,16 +65,16 @@ class ConvolutionFloor(torch.nn.Module):
     """The layer's three convolutions with its raw (unmasked) weights, ELU between them and the
     ``t * x`` skip: ``(B, C, H, W) -> (B, C, H, W)``, no masks, slopes or Jacobian diagonal.
 
-    ``same_convs=True`` (layers with at most ``FEW_CHANNELS`` channels) computes the convolutions
-    as the layer does: the thin ones as matrix products (for ``C = 1`` over pixel rows, the middle
-    one channels-last), all ``k x k`` taps (an unmasked weight has no empty rows to skip)."""
+    ``same_convs=True`` (layers with ``thin_convolutions``) computes the convolutions as the layer
+    does: the thin ones as matrix products (for ``C = 1`` over pixel rows, the middle one
+    channels-last), all ``k x k`` taps (an unmasked weight has no empty rows to skip)."""
 
     def __init__(self, layer: MintLayer, same_convs: bool = False) -> None:
         super().__init__()
-        if same_convs and layer.channels > FEW_CHANNELS:
+        if same_convs and not layer.thin_convolutions:
             raise ValueError(
-                f"same_convs needs a layer with at most {FEW_CHANNELS} channels, "
-                f"got C={layer.channels}: wider layers use F.conv2d like the plain floor"
+                f"same_convs needs a layer with thin_convolutions, got {layer.extra_repr()}: "
+                "it uses F.conv2d like the plain floor"
             )
         self.layer, self.same_convs = layer, same_convs
         self.w1, self.w2, self.w3 = (
@@ -96,8 +95,8 @@ def convolutions(
     kept_rows: bool = False,
 ) -> Tensor:
     """``conv3(elu(conv2(elu(conv1(x))))) + t * x`` with ``layer``'s biases and the given weights
-    ``(w1, w2, w3, t)``, by ``F.conv2d``, or (``same_convs``, ``C <= FEW_CHANNELS``) as the Mint
-    layer computes them; ``kept_rows`` (``C = 1``) convolves only the middle weight's rows a
+    ``(w1, w2, w3, t)``, by ``F.conv2d``, or (``same_convs``) as a Mint layer with
+    ``thin_convolutions`` computes them; ``kept_rows`` (``C = 1``) convolves only the middle weight's rows a
     single-channel mask keeps (right for masked weights only)."""
     w1, w2, w3, t = weights
     pad = layer.padding
@@ -152,7 +151,7 @@ def run(
         floor = ConvolutionFloor(layer)
         x = torch.randn(batch, c, h, h)
         steps = {"floor": floor_step(floor, x), "layer": layer_step(layer, x)}
-        if c <= FEW_CHANNELS:
+        if layer.thin_convolutions:
             steps["same_convs_floor"] = floor_step(ConvolutionFloor(layer, same_convs=True), x)
         if not quick:
             steps["compiled"] = layer_step(torch.compile(layer, fullgraph=True), x)

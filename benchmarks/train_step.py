@@ -16,7 +16,6 @@ from torch import Tensor
 from benchmarks.common import format_table, round_robin, write_result
 from benchmarks.layer_vs_floor import convolutions
 from mintnet.nn import ImageFlow, MintLayer, MintNet, bits_per_dim, standard_normal_log_prob
-from mintnet.nn.mint_layer import FEW_CHANNELS
 
 NAME = "train_step"
 COLUMNS = [
@@ -47,9 +46,11 @@ def _convolutions_only(flow: ImageFlow, x: Tensor) -> Tensor:
         if not isinstance(layer, MintLayer):
             v, _ = layer(v)
             continue
-        w, c = layer.masked_weights(), layer.channels
+        w, thin = layer.masked_weights(), layer.thin_convolutions
         weights = (w.w1, w.w2, w.w3, w.t)
-        v = convolutions(layer, v, weights, same_convs=c <= FEW_CHANNELS, kept_rows=c == 1)
+        v = convolutions(
+            layer, v, weights, same_convs=thin, kept_rows=thin and layer.channels == 1
+        )
     return bits_per_dim(standard_normal_log_prob(v), flow.num_dims, flow.dequantize.n_bins).mean()
 
 

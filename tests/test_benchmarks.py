@@ -11,7 +11,6 @@ from benchmarks.layer_vs_floor import ConvolutionFloor
 
 from mintnet.data import DatasetNotFoundError, FashionMNISTDataModule
 from mintnet.nn import MintLayer
-from mintnet.nn.mint_layer import FEW_CHANNELS
 from tests.data.formats import labels_for, write_idx
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,12 +57,12 @@ def write_fashion_mnist(raw: Path, n_train: int = 64, n_test: int = 16) -> None:
 @pytest.mark.parametrize("kind", ["lower", "upper"])
 def test_both_convolution_floors_compute_the_same_map(kind, channels):
     torch.manual_seed(0)
-    layer = MintLayer(channels, 6, 5, 4, kind).double()
+    layer = MintLayer(channels, 6, 5, 18, kind).double()
     x = torch.randn(3, channels, 6, 5, dtype=torch.float64)
     plain, same = ConvolutionFloor(layer), ConvolutionFloor(layer, same_convs=True)
     assert torch.allclose(plain(x), same(x), atol=1e-12)
-    with pytest.raises(ValueError, match=f"at most {FEW_CHANNELS} channels, got C=5"):
-        ConvolutionFloor(MintLayer(5, 4, 4, 2, kind), same_convs=True)
+    with pytest.raises(ValueError, match="needs a layer with thin_convolutions, got C=5"):
+        ConvolutionFloor(MintLayer(5, 4, 4, 18, kind), same_convs=True)
 
 
 @pytest.mark.timeout(120)
@@ -84,7 +83,9 @@ def test_quick_benchmarks_write_sane_results(tmp_path):
                 assert row[field] is not None and row[field] > 0, (name, field, row)
     layers = json.loads((out / "layer_vs_floor.json").read_text())["rows"]
     for row in layers:  # the like-convolutions floor exists where the layer has its own convs
-        assert (row["ratio_vs_same_convs_floor"] is not None) == (row["C"] <= FEW_CHANNELS), row
+        thin = MintLayer(row["C"], 2, 2, row["K"], "lower").thin_convolutions
+        assert (row["ratio_vs_same_convs_floor"] is not None) == thin, row
+    assert sum(row["ratio_vs_same_convs_floor"] is None for row in layers) == 1
     inversion = json.loads((out / "inversion.json").read_text())
     try:  # only Debian's directory is left to search, and it may hold a copy
         FashionMNISTDataModule(str(no_data)).check()

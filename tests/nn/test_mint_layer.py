@@ -4,7 +4,8 @@ import torch
 from mintnet.nn import InverseSettings, MintLayer
 from tests.nn.helpers import jacobians, perturb
 
-SHAPES = [(1, 1), (1, 2), (3, 1), (3, 2), (5, 1)]  # (C, K): the C = 1, few- and many-channel paths
+# (C, K): F.conv2d at C = 1, 3, 5; with kernel 3, K = 18 takes the thin convolutions at C = 1, 3
+SHAPES = [(1, 1), (1, 2), (3, 1), (3, 2), (5, 1), (1, 18), (3, 18)]
 
 
 def _layer(c, k, kind, kernel=3, act="elu", scale=0.3, h=4, w=4):
@@ -117,3 +118,39 @@ def test_impossible_layers_are_refused(kwargs, match):
     args = {"channels": 1, "height": 4, "width": 4, "hidden_groups": 1, "kind": "lower"} | kwargs
     with pytest.raises(ValueError, match=match):
         MintLayer(**args)
+
+
+@pytest.mark.parametrize("c", [1, 3])
+@pytest.mark.parametrize("kind", ["lower", "upper"])
+def test_thin_convolutions_compute_the_same_layer_as_conv2d(c, kind):
+    """Values, diagonals and every parameter's gradient agree between the two ways of computing
+    the convolutions (the thin one and ``F.conv2d``), for both mask kinds."""
+    torch.manual_seed(0)
+    thin = _layer(c, 18, kind, h=5, w=6)
+    plain = MintLayer(c, 5, 6, 18, kind).double()
+    plain.load_state_dict(thin.state_dict())
+    plain.thin_convolutions = False
+    assert thin.thin_convolutions
+    x = torch.randn(3, c, 5, 6, dtype=torch.float64)
+    grads = []
+    for layer in (thin, plain):
+        y, logdet = layer(x)
+        torch.manual_seed(1)
+        loss = (y * torch.randn_like(y)).sum() + (logdet * torch.randn_like(logdet)).sum()
+        grads.append([y, logdet, *torch.autograd.grad(loss, list(layer.parameters()))])
+    for a, b in zip(*grads, strict=True):
+        assert torch.allclose(a, b, atol=1e-10, rtol=1e-10)
+
+
+@pytest.mark.parametrize(
+    "c, k, h, thin",
+    [
+        (1, 45, 28, True),
+        (4, 11, 14, False),
+        (16, 2, 7, False),
+        (3, 85, 32, True),
+        (12, 21, 16, False),
+    ],
+)
+def test_the_paper_stages_that_take_the_thin_convolutions(c, k, h, thin):
+    assert MintLayer(c, h, h, k, "lower").thin_convolutions is thin
