@@ -109,8 +109,9 @@ class MintLayer(InvertibleModule):
         self.activation = MonotoneActivation(activation)
         self.inversion = inversion or InverseSettings()
         # Measured on the CPU against F.conv2d (docs/performance.md): the matrix products win
-        # when the hidden side is wide (MNIST 28x28 with K = 45: 0.80x forward, 0.76x a training
-        # step; CIFAR 32x32 with K = 85) and lose on narrow layers (K = 4-12: up to 1.6x).
+        # when the hidden side is wide (MNIST 28x28, K = 45: 0.80x the forward pass; CIFAR
+        # 32x32, K = 85: 0.93-0.97x a layer step) and lose on narrow layers (K = 4-12: up to
+        # 1.6x the forward pass).
         self.thin_convolutions = c <= FEW_CHANNELS and hidden_groups >= 2 * k * k
 
         self.weight1 = torch.nn.Parameter(torch.empty(kc, c, k, k))

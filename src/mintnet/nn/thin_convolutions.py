@@ -3,7 +3,8 @@
 A Mint layer maps ``C`` image channels to ``K*C`` hidden ones and back. Library convolutions are
 slow when one side is that thin: at the paper's MNIST 28x28 stage (``C = 1, K = 45``, batch 32)
 the ``45 -> 1`` convolution took a third as long as the ``45 -> 45`` one, which has 45 times its
-multiply-adds; at CIFAR 32x32 (``C = 3``) the two thin ones together took a sixth of the layer.
+multiply-adds; at CIFAR 32x32 (``C = 3``) the two thin ones together took a sixth of the
+floor's step.
 Written as matrix products over the ``k*k`` taps (``F.unfold`` / ``F.fold``) they cost what their
 multiply-adds and memory traffic cost.
 
