@@ -3,9 +3,10 @@
 The floor is the same three convolutions with unmasked weights, ELU between them and the ``t * x``
 skip, without masks, slopes or the Jacobian diagonal: the least any layer of this width must cost.
 
-A single-channel layer computes its convolutions its own way (``mintnet.nn.thin_convolutions``), faster
-than ``F.conv2d``; for those rows a second floor computes its unmasked convolutions the same way,
-so ``ratio_vs_same_convs_floor`` shows what the masks and the log-det cost with like convolutions.
+A layer with ``thin_convolutions`` (few image channels, many hidden groups) computes its thin
+convolutions as matrix products (``mintnet.nn.thin_convolutions``), faster than ``F.conv2d``; for
+those rows a second floor computes its unmasked convolutions the same way, so
+``ratio_vs_same_convs_floor`` shows what the masks and the log-det cost with like convolutions.
 """
 
 import time
@@ -96,8 +97,8 @@ def convolutions(
 ) -> Tensor:
     """``conv3(elu(conv2(elu(conv1(x))))) + t * x`` with ``layer``'s biases and the given weights
     ``(w1, w2, w3, t)``, by ``F.conv2d``, or (``same_convs``) as a Mint layer with
-    ``thin_convolutions`` computes them; ``kept_rows`` (``C = 1``) convolves only the middle weight's rows a
-    single-channel mask keeps (right for masked weights only)."""
+    ``thin_convolutions`` computes them; ``kept_rows`` (``C = 1``) convolves only the middle
+    weight's rows a single-channel mask keeps (right for masked weights only)."""
     w1, w2, w3, t = weights
     pad = layer.padding
     if not same_convs:
