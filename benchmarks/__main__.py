@@ -60,12 +60,18 @@ def main(argv: list[str] | None = None) -> None:
         default=list(device.PARTS),
         help=f"what the 'device' benchmark measures (default: {' '.join(device.PARTS)})",
     )
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        default=[],
+        help=f"the 'device' benchmark's models (default: all of {' '.join(device.FULL)})",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     # options only one benchmark takes
     extra = {
         "inversion": {"data_root": args.data_root},
-        "device": {"device": args.device, "parts": tuple(args.parts)},
+        "device": {"device": args.device, "parts": tuple(args.parts), "names": tuple(args.models)},
     }
     for name in args.only or DEFAULT:
         module = BENCHMARKS[name]

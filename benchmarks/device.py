@@ -2,24 +2,31 @@
 
 For the paper's MNIST and CIFAR-10 density models at batch 64 this measures, on ``--device``:
 
-* a full training step (forward, log-det, bits/dim, backward, Adam) in four variants, float32 or
-  bf16 autocast (the log-det stays float32), eager or compiled: images/s, and the peak CUDA
-  memory of one step. "Compiled" is ``model.compile=layers`` (each Mint layer, one graph per
-  stage shape), which compiled 3x faster than the whole flow on the CPU, for 94 % of its speed;
+* a full training step (forward, log-det, bits/dim, backward, Adam), float32 or bf16 autocast
+  (the log-det stays float32), eager or compiled: images/s, and the peak CUDA memory of one step.
+  "Compiled" is ``model.compile=layers`` (each Mint layer, one graph per stage shape), which
+  compiled 3x faster than the whole flow on the CPU, for 94 % of its speed. Two eager A/B rows:
+  ``tf32`` lets cuDNN and cuBLAS round float32 operands to TF32 (PyTorch's default for cuDNN;
+  every other variant runs with TF32 off), and ``F.conv2d`` turns off the layers' thin
+  convolutions (matrix products chosen by CPU measurements) so cuDNN does all of them;
 * sampling: decoding 64 latents ``z ~ N(0, I)`` with the tolerance stop (alpha 1, tol 1e-5) and
-  with the paper's fixed 100 iterations per layer at its step size. The models are freshly
-  initialised (near the identity), so the tolerance stop's time is a lower bound; the fixed
-  schedule's time does not depend on training;
+  with the paper's fixed 100 iterations per layer at its step size, with the largest round-trip
+  error of each (images on the grey-level grid, encoded then decoded, in logit space), and the
+  tolerance stop again with TF32 allowed. The models are freshly initialised (near the
+  identity), so the tolerance stop's time is a lower bound; the fixed schedule's does not depend
+  on training;
 * one Mint layer against its convolution floor at each stage of the two models (batch 64), eager
-  and compiled, as in benchmark 1.
+  and compiled, as in benchmark 1, and eager with ``F.conv2d`` for the layers with thin
+  convolutions.
 
 GPU timings wait for the device (``torch.cuda.synchronize``) at the end of every call. On CPU the
 full settings take hours; ``--quick`` runs tiny models and is what the tests use.
 """
 
+import contextlib
 import copy
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -34,7 +41,17 @@ from mintnet.nn import ImageFlow, InverseSettings, InversionWarning, MintLayer, 
 
 NAME = "device"
 PARTS = ("train", "sample", "layers")
-COLUMNS = ["model", "what", "variant", "batch", "images_per_s", "ms", "ratio", "peak_MiB"]
+COLUMNS = [
+    "model",
+    "what",
+    "variant",
+    "batch",
+    "images_per_s",
+    "ms",
+    "ratio",
+    "peak_MiB",
+    "max_error",
+]
 BATCH = 64
 PAPER_STEP = {"paper-mnist": 1 / 3.5, "paper-cifar10": 1 / 1.1}  # the released newton_lr
 
@@ -43,7 +60,7 @@ FULL = {
     "paper-mnist": ((1, 28, 28), 20, 2, 45, 256, 1e-6),
     "paper-cifar10": ((3, 32, 32), 21, 2, 85, 256, 0.05),
 }
-QUICK = {"tiny": ((1, 8, 8), 2, 1, 2, 17, 0.05)}
+QUICK = {"tiny": ((1, 8, 8), 2, 1, 18, 17, 0.05)}  # K = 18: thin convolutions, so every row runs
 
 
 def _timed(fn: Callable[[], Any], device: torch.device) -> Callable[[], None]:
@@ -68,10 +85,53 @@ def _peak_mib(fn: Callable[[], Any], device: torch.device) -> float | None:
     return torch.cuda.max_memory_allocated(device) / 2**20
 
 
+@contextlib.contextmanager
+def tf32(allow: bool) -> Iterator[None]:
+    """Allow (or forbid) TF32 rounding in cuDNN convolutions and cuBLAS products for a block."""
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = allow
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
+def with_tf32(fn: Callable[[], Any]) -> Callable[[], Any]:
+    """``fn`` run with TF32 allowed."""
+
+    def call() -> Any:
+        with tf32(True):
+            return fn()
+
+    return call
+
+
+def without_thin_convolutions(flow: ImageFlow) -> ImageFlow:
+    """A copy of ``flow`` whose Mint layers all use ``F.conv2d``."""
+    plain = copy.deepcopy(flow)
+    for layer in plain.modules():
+        if isinstance(layer, MintLayer):
+            layer.thin_convolutions = False
+    return plain
+
+
+def _has_thin_convolutions(module: torch.nn.Module) -> bool:
+    return any(getattr(m, "thin_convolutions", False) for m in module.modules())
+
+
 def _decode(flow: ImageFlow, z: torch.Tensor, settings: InverseSettings) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", InversionWarning)  # the fixed schedule never "converges"
         flow.decode(z, settings)
+
+
+def _round_trip_error(flow: ImageFlow, images: torch.Tensor, settings: InverseSettings) -> float:
+    """Largest ``|v_hat - v|`` (logit space) of images encoded, then decoded with ``settings``."""
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", InversionWarning)
+        v = flow.centre_logits(images)
+        v_hat, _ = flow.net.inverse_with_report(flow.net(v)[0], settings)
+    return float((v_hat - v).abs().max())
 
 
 def _train_step(flow: torch.nn.Module, x: torch.Tensor, bf16: bool) -> Callable[[], None]:
@@ -90,7 +150,8 @@ def _train_step(flow: torch.nn.Module, x: torch.Tensor, bf16: bool) -> Callable[
 def _train_rows(
     name: str, flow: ImageFlow, batch: int, device: torch.device, reps: int
 ) -> list[dict[str, Any]]:
-    """Train-step rows: float32 / bf16 x eager / compiled (each Mint layer, see below)."""
+    """Train-step rows: float32 / bf16 x eager / compiled (each Mint layer), and the eager A/B
+    rows (TF32 on a CUDA device; ``F.conv2d`` where the model has thin convolutions)."""
     n_bins = flow.dequantize.n_bins
     x = (torch.randint(0, n_bins, (batch, *flow.net.in_shape)) / (n_bins - 1)).to(device)
     compiled = copy.deepcopy(flow)
@@ -102,6 +163,10 @@ def _train_rows(
         for c in (False, True)
         for bf16 in (False, True)
     }
+    if device.type == "cuda":
+        steps["eager tf32"] = with_tf32(_train_step(copy.deepcopy(flow), x, False))
+    if _has_thin_convolutions(flow):
+        steps["eager fp32, F.conv2d"] = _train_step(without_thin_convolutions(flow), x, False)
     t = round_robin({v: _timed(s, device) for v, s in steps.items()}, reps)
     return [
         {
@@ -121,14 +186,28 @@ def _train_rows(
 def _sample_rows(
     name: str, flow: ImageFlow, batch: int, device: torch.device, reps: int
 ) -> list[dict[str, Any]]:
-    """Decoding ``batch`` latents: the tolerance stop against the paper's fixed schedule."""
+    """Decoding ``batch`` latents: the tolerance stop against the paper's fixed schedule, and the
+    tolerance stop with TF32 allowed (on a CUDA device)."""
     flow.eval()
+    tolerance = InverseSettings(1.0, 100, 1e-5)
     schedules = {
-        "tolerance stop (alpha 1, tol 1e-5)": InverseSettings(1.0, 100, 1e-5),
-        "paper: 100 iterations per layer": InverseSettings(PAPER_STEP.get(name, 1.0), 100, FIXED),
+        "tolerance stop (alpha 1, tol 1e-5)": (tolerance, False),
+        "paper: 100 iterations per layer": (
+            InverseSettings(PAPER_STEP.get(name, 1.0), 100, FIXED),
+            False,
+        ),
     }
+    if device.type == "cuda":
+        schedules["tolerance stop, tf32"] = (tolerance, True)
     z = torch.randn(batch, *flow.net.latent_shape, device=device)
-    sampling = {label: partial(_decode, flow, z, s) for label, s in schedules.items()}
+    n_bins = flow.dequantize.n_bins
+    images = (torch.randint(0, n_bins, (batch, *flow.net.in_shape)) / (n_bins - 1)).to(device)
+    sampling, errors = {}, {}
+    for label, (settings, allow) in schedules.items():
+        decode = partial(_decode, flow, z, settings)
+        sampling[label] = with_tf32(decode) if allow else decode
+        with tf32(allow):
+            errors[label] = _round_trip_error(flow, images, settings)
     t = round_robin({v: _timed(f, device) for v, f in sampling.items()}, max(1, reps // 5))
     flow.train()
     paper = t["paper: 100 iterations per layer"].wall
@@ -141,17 +220,19 @@ def _sample_rows(
             "images_per_s": batch / t[variant].wall,
             "ms": 1e3 * t[variant].wall,
             "ratio": t[variant].wall / paper,
+            "max_error": errors[variant],
         }
         for variant in sampling
     ]
 
 
 def _layer_rows(
-    name: str, net: MintNet, batch: int, device: torch.device, reps: int
+    name: str, flow: ImageFlow, batch: int, device: torch.device, reps: int
 ) -> list[dict[str, Any]]:
-    """Layer against floor, eager and compiled, at the first layer of each stage of ``net``."""
+    """Layer against floor, eager and compiled (and eager with ``F.conv2d`` where the layer has
+    thin convolutions), at the first layer of each stage of ``flow``'s network."""
     rows, seen = [], set()
-    for layer in net.layers:
+    for layer in flow.net.layers:
         if not isinstance(layer, MintLayer) or layer.shape in seen:
             continue
         seen.add(layer.shape)
@@ -161,14 +242,19 @@ def _layer_rows(
 
         steps = {
             "floor": floor_step(floor, x),
-            "layer": layer_step(probe, x),
+            "eager": layer_step(probe, x),
             "compiled_floor": floor_step(torch.compile(floor, fullgraph=True), x),
-            "compiled_layer": layer_step(torch.compile(probe, fullgraph=True), x),
+            "compiled": layer_step(torch.compile(probe, fullgraph=True), x),
         }
+        if probe.thin_convolutions:
+            plain = copy.deepcopy(probe)
+            plain.thin_convolutions = False
+            steps["eager, F.conv2d"] = layer_step(plain, x)
         t = round_robin({k: _timed(v, device) for k, v in steps.items()}, reps)
         c, h, _ = layer.shape
-        for variant, reference in (("eager", "floor"), ("compiled", "compiled_floor")):
-            measured = t["layer" if variant == "eager" else "compiled_layer"].wall
+        for variant in [v for v in steps if "floor" not in v]:
+            reference = "compiled_floor" if variant == "compiled" else "floor"
+            measured = t[variant].wall
             rows.append(
                 {
                     "model": name,
@@ -188,11 +274,12 @@ def run(
     out_dir: Path | None = None,
     device: str = "cuda",
     parts: tuple[str, ...] = PARTS,
+    names: tuple[str, ...] = (),
 ) -> list[dict[str, Any]]:
-    """Measure both models on ``device``; return the rows and write ``<out_dir>/device.json``.
+    """Measure the models on ``device``; return the rows and write ``<out_dir>/device.json``.
 
     ``parts`` picks among ``train``, ``sample`` and ``layers`` (each compiles its own graphs, which
-    is most of the time a run takes)."""
+    is most of the time a run takes), ``names`` among the models (default: all)."""
     unknown = set(parts) - set(PARTS)
     if unknown:
         raise SystemExit(f"--parts: unknown {sorted(unknown)}; choose from {' '.join(PARTS)}")
@@ -208,15 +295,6 @@ def run(
     # shape, precision and mode of both models, or dynamo would stop compiling after 8
     torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
     rows: list[dict[str, Any]] = []
-    for name, (shape, n_layers, n_squeezes, k, n_bins, lam) in (QUICK if quick else FULL).items():
-        torch.manual_seed(0)
-        flow = ImageFlow(MintNet(shape, n_layers, n_squeezes, k), n_bins, lam).to(dev)
-        if "train" in parts:
-            rows += _train_rows(name, flow, batch, dev, reps)
-        if "sample" in parts:
-            rows += _sample_rows(name, flow, batch, dev, reps)
-        if "layers" in parts:
-            rows += _layer_rows(name, flow.net, batch, dev, reps)
     settings = {
         "quick": quick,
         "reps": reps,
@@ -224,8 +302,25 @@ def run(
         "batch": batch,
         "parts": list(parts),
         "compiled": "each Mint layer (model.compile=layers)",
+        "tf32": "off, except in the rows named tf32",
     }
-    write_result(NAME, rows, settings, out_dir or Path(__file__).parent / "results")
+    models = QUICK if quick else FULL
+    if names:
+        unknown = set(names) - set(models)
+        if unknown:
+            raise SystemExit(
+                f"--models: unknown {sorted(unknown)}; choose from {' '.join(models)}"
+            )
+        models = {n: models[n] for n in names}
+    measure = {"train": _train_rows, "sample": _sample_rows, "layers": _layer_rows}
+    with tf32(False):
+        for name, (shape, n_layers, n_squeezes, k, n_bins, lam) in models.items():
+            torch.manual_seed(0)
+            flow = ImageFlow(MintNet(shape, n_layers, n_squeezes, k), n_bins, lam).to(dev)
+            for part in parts:
+                rows += measure[part](name, flow, batch, dev, reps)
+                # written after each part, so a run stopped part-way keeps what it measured
+                write_result(NAME, rows, settings, out_dir or Path(__file__).parent / "results")
     return rows
 
 

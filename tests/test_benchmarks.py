@@ -123,22 +123,39 @@ def test_inversion_trains_on_fashion_mnist_when_its_files_are_present(tmp_path):
 @pytest.mark.slow
 @pytest.mark.timeout(400)
 def test_device_benchmark_runs_every_variant(tmp_path):
-    """The GPU check, run small on the CPU: four train-step variants (fp32/bf16 x eager/compiled),
-    both sampling schedules, and layer against floor per stage, eager and compiled."""
+    """The GPU check, run small on the CPU: train-step variants (fp32/bf16 x eager/compiled, and
+    eager with F.conv2d for every convolution), both sampling schedules with their round-trip
+    errors, and layer against floor per stage (eager, compiled; F.conv2d where the layer has thin
+    convolutions). The TF32 rows are for CUDA devices only."""
     args = ("--only", "device", "--device", "cpu", "--out-dir", str(tmp_path))
     done = run_benchmarks(*args, timeout=380)
     result = json.loads((tmp_path / "device.json").read_text())
     assert result["settings"]["device"] == "cpu"
     rows = result["rows"]
     steps = {r["variant"]: r for r in rows if r["what"] == "train step"}
-    assert set(steps) == {"eager fp32", "eager bf16", "compiled fp32", "compiled bf16"}
+    assert set(steps) == {
+        "eager fp32",
+        "eager bf16",
+        "compiled fp32",
+        "compiled bf16",
+        "eager fp32, F.conv2d",
+    }
     assert all(r["images_per_s"] > 0 and r["peak_MiB"] is None for r in steps.values())
     sampling = {r["variant"]: r for r in rows if r["what"].startswith("sample")}
+    assert set(sampling) == {
+        "paper: 100 iterations per layer",
+        "tolerance stop (alpha 1, tol 1e-5)",
+    }
     assert sampling["paper: 100 iterations per layer"]["ratio"] == 1.0
     assert sampling["tolerance stop (alpha 1, tol 1e-5)"]["ratio"] < 1.0
-    layers = [r for r in rows if r["what"].startswith("layer")]
-    assert {r["variant"] for r in layers} == {"eager", "compiled"} and len(layers) == 4
-    assert all(r["ratio"] > 0 for r in layers)
+    assert all(0 <= r["max_error"] < 1e-4 for r in sampling.values())
+    layers = [(r["what"], r["variant"]) for r in rows if r["what"].startswith("layer")]
+    thin, narrow = "layer C=1 K=18 8x8", "layer C=4 K=4 4x4"
+    assert sorted(layers) == sorted(
+        [(thin, "eager"), (thin, "compiled"), (thin, "eager, F.conv2d")]
+        + [(narrow, "eager"), (narrow, "compiled")]
+    )
+    assert all(r["ratio"] > 0 for r in rows if r["what"].startswith("layer"))
     assert "## device" in done.stdout
 
 
@@ -153,10 +170,13 @@ def test_device_benchmark_without_cuda_says_what_to_do(tmp_path):
 
 def test_device_benchmark_parts_pick_what_runs(tmp_path):
     args = ("--only", "device", "--device", "cpu", "--parts", "sample", "--out-dir", str(tmp_path))
-    run_benchmarks(*args)
+    run_benchmarks(*args, "--models", "tiny")
     rows = json.loads((tmp_path / "device.json").read_text())["rows"]
     assert rows and all(r["what"].startswith("sample") for r in rows)
     command = [sys.executable, "-m", "benchmarks", "--quick", "--only", "device"]
     command += ["--device", "cpu", "--parts", "everything", "--out-dir", str(tmp_path)]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode != 0 and "--parts: unknown ['everything']" in done.stderr
+    command[command.index("--parts") : command.index("--parts") + 2] = ["--models", "mnist"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and "--models: unknown ['mnist']; choose from tiny" in done.stderr
