@@ -7,8 +7,8 @@ For the paper's MNIST and CIFAR-10 density models at batch 64 this measures, on 
   "Compiled" is ``model.compile=layers`` (each Mint layer, one graph per stage shape), which
   compiled 3x faster than the whole flow on the CPU, for 94 % of its speed. Two eager A/B rows:
   ``tf32`` lets cuDNN and cuBLAS round float32 operands to TF32 (PyTorch's default for cuDNN;
-  every other variant runs with TF32 off), and ``F.conv2d`` turns off the layers' thin
-  convolutions (matrix products chosen by CPU measurements) so cuDNN does all of them;
+  every other variant runs with TF32 off), and, where the layers use thin convolutions (matrix
+  products; on the CPU only), ``F.conv2d`` turns them off;
 * sampling: decoding 64 latents ``z ~ N(0, I)`` with the tolerance stop (alpha 1, tol 1e-5) and
   with the paper's fixed 100 iterations per layer at its step size, with the largest round-trip
   error of each (images on the grey-level grid, encoded then decoded, in logit space), and the
@@ -16,7 +16,7 @@ For the paper's MNIST and CIFAR-10 density models at batch 64 this measures, on 
   identity), so the tolerance stop's time is a lower bound; the fixed schedule's does not depend
   on training;
 * one Mint layer against its convolution floor at each stage of the two models (batch 64), eager
-  and compiled, as in benchmark 1, and eager with ``F.conv2d`` for the layers with thin
+  and compiled, as in benchmark 1, and eager with ``F.conv2d`` for the layers that use thin
   convolutions.
 
 GPU timings wait for the device (``torch.cuda.synchronize``) at the end of every call. On CPU the
@@ -60,7 +60,7 @@ FULL = {
     "paper-mnist": ((1, 28, 28), 20, 2, 45, 256, 1e-6),
     "paper-cifar10": ((3, 32, 32), 21, 2, 85, 256, 0.05),
 }
-QUICK = {"tiny": ((1, 8, 8), 2, 1, 18, 17, 0.05)}  # K = 18: thin convolutions, so every row runs
+QUICK = {"tiny": ((1, 8, 8), 2, 1, 18, 17, 0.05)}  # K = 18: thin convolutions on the CPU
 
 
 def _timed(fn: Callable[[], Any], device: torch.device) -> Callable[[], None]:
@@ -115,8 +115,10 @@ def without_thin_convolutions(flow: ImageFlow) -> ImageFlow:
     return plain
 
 
-def _has_thin_convolutions(module: torch.nn.Module) -> bool:
-    return any(getattr(m, "thin_convolutions", False) for m in module.modules())
+def _uses_thin_convolutions(module: torch.nn.Module, device: torch.device) -> bool:
+    return any(
+        isinstance(m, MintLayer) and m.uses_thin_convolutions(device) for m in module.modules()
+    )
 
 
 def _decode(flow: ImageFlow, z: torch.Tensor, settings: InverseSettings) -> None:
@@ -165,7 +167,7 @@ def _train_rows(
     }
     if device.type == "cuda":
         steps["eager tf32"] = with_tf32(_train_step(copy.deepcopy(flow), x, False))
-    if _has_thin_convolutions(flow):
+    if _uses_thin_convolutions(flow, device):
         steps["eager fp32, F.conv2d"] = _train_step(without_thin_convolutions(flow), x, False)
     t = round_robin({v: _timed(s, device) for v, s in steps.items()}, reps)
     return [
@@ -246,7 +248,7 @@ def _layer_rows(
             "compiled_floor": floor_step(torch.compile(floor, fullgraph=True), x),
             "compiled": layer_step(torch.compile(probe, fullgraph=True), x),
         }
-        if probe.thin_convolutions:
+        if probe.uses_thin_convolutions(device):
             plain = copy.deepcopy(probe)
             plain.thin_convolutions = False
             steps["eager, F.conv2d"] = layer_step(plain, x)

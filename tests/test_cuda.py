@@ -18,8 +18,8 @@ pytestmark = pytest.mark.skipif(
     CUDA and not torch.cuda.is_available(), reason="no CUDA device (MINTNET_TEST_DEVICE=cpu?)"
 )
 
-# (C, K): thin convolutions for C = 1 (pixel rows) and C = 3 (batched products), F.conv2d for
-# C = 4, K = 2 (a narrow layer)
+# (C, K): on the CPU, thin convolutions for C = 1 (pixel rows) and C = 3 (batched products), and
+# F.conv2d for C = 4, K = 2 (a narrow layer); on CUDA, F.conv2d for all (cuDNN measured faster)
 LAYERS = [(1, 18), (3, 18), (4, 2)]
 
 
@@ -34,8 +34,8 @@ def _outputs_and_grads(layer: MintLayer, x: torch.Tensor) -> list[torch.Tensor]:
 @pytest.mark.parametrize("kind", ["lower", "upper"])
 @pytest.mark.parametrize(("c", "k"), LAYERS)
 def test_layer_on_device_matches_the_cpu_in_float64(c, k, kind):
-    """Values, log-dets and parameter gradients agree with the CPU to float64 rounding, on both
-    convolution paths (cuDNN's and the thin matrix products)."""
+    """Values, log-dets and parameter gradients agree with the CPU to float64 rounding (where the
+    CPU computes the thin convolutions as matrix products, and CUDA with cuDNN)."""
     torch.manual_seed(0)
     cpu_layer = perturb(MintLayer(c, 6, 6, k, kind).double(), 0.1)
     device_layer = MintLayer(c, 6, 6, k, kind).double().to(DEVICE)
@@ -45,22 +45,6 @@ def test_layer_on_device_matches_the_cpu_in_float64(c, k, kind):
     got = _outputs_and_grads(device_layer, x.to(DEVICE))
     for e, g in zip(expected, got, strict=True):
         torch.testing.assert_close(g.cpu(), e, rtol=1e-10, atol=1e-10)
-
-
-@pytest.mark.parametrize(("c", "k"), LAYERS[:2])
-def test_thin_convolutions_and_conv2d_agree_on_device(c, k):
-    """The layer's thin matrix products and ``F.conv2d`` give the same float32 layer on the device
-    (with TF32 off, so both sides round like float32)."""
-    torch.manual_seed(0)
-    thin = perturb(MintLayer(c, 8, 8, k, "lower"), 0.05).to(DEVICE)
-    plain = MintLayer(c, 8, 8, k, "lower").to(DEVICE)
-    plain.load_state_dict(thin.state_dict())
-    plain.thin_convolutions = False
-    assert thin.thin_convolutions
-    x = torch.randn(4, c, 8, 8, device=DEVICE)
-    with _tf32(False):
-        for a, b in zip(_outputs_and_grads(thin, x), _outputs_and_grads(plain, x), strict=True):
-            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
 
 def test_inverse_round_trip_float32_on_device():
@@ -110,8 +94,10 @@ def test_training_loss_and_backward_make_no_host_sync():
 
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::FutureWarning")  # inductor internals, not ours
-@pytest.mark.parametrize(("c", "k"), LAYERS[:2])
+@pytest.mark.parametrize(("c", "k"), LAYERS)
 def test_fullgraph_compiled_layer_matches_eager_on_device(c, k):
+    """Gradients too: with the hand-written ELU node inside the graph, torch 2.11 on an H200 gave
+    weight and bias gradients of the first two convolutions off by up to 40 % (float64 too)."""
     torch.manual_seed(0)
     layer = perturb(MintLayer(c, 8, 8, k, "upper"), 0.05).to(DEVICE)
     x = torch.randn(4, c, 8, 8, device=DEVICE)

@@ -153,4 +153,8 @@ def test_thin_convolutions_compute_the_same_layer_as_conv2d(c, kind):
     ],
 )
 def test_the_paper_stages_that_take_the_thin_convolutions(c, k, h, thin):
-    assert MintLayer(c, h, h, k, "lower").thin_convolutions is thin
+    """On the CPU only: on a GPU cuDNN measured faster (docs/performance.md)."""
+    layer = MintLayer(c, h, h, k, "lower")
+    assert layer.thin_convolutions is thin
+    assert layer.uses_thin_convolutions(torch.device("cpu")) is thin
+    assert layer.uses_thin_convolutions(torch.device("cuda")) is False

@@ -67,6 +67,10 @@ class MonotoneActivation(torch.nn.Module):
         outputs, which the next convolution and the slope mix keep anyway.
         """
         if self.name == "elu":
+            if torch.compiler.is_compiling():
+                # inside torch.compile, plain autograd: the hand-written backward traced wrong
+                # on CUDA with torch 2.11 (docs/performance.md), and the compiler fuses it anyway
+                return F.elu(u), torch.exp(u.clamp_max(0.0))
             return _EluWithSlope.apply(u)
         one, small = u.new_ones(()), u.new_full((), LEAKY_RELU_SLOPE)  # exact in u's dtype
         slope = torch.where(u > 0, one, small)

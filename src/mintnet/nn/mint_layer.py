@@ -28,8 +28,8 @@ T_MIN = 1e-12
 
 FEW_CHANNELS = 4
 """A layer computes its ``C -> K*C`` and ``K*C -> C`` convolutions as matrix products
-(:mod:`mintnet.nn.thin_convolutions`) when ``C <= FEW_CHANNELS`` and ``K >= 2 * kernel_size**2``,
-else with ``F.conv2d``; see :attr:`MintLayer.thin_convolutions`."""
+(:mod:`mintnet.nn.thin_convolutions`) when ``C <= FEW_CHANNELS`` and ``K >= 2 * kernel_size**2``
+and its input is on the CPU, else with ``F.conv2d``; see :meth:`MintLayer.uses_thin_convolutions`."""
 
 
 class MaskedWeights(NamedTuple):
@@ -111,7 +111,7 @@ class MintLayer(InvertibleModule):
         # Measured on the CPU against F.conv2d (docs/performance.md): the matrix products win
         # when the hidden side is wide (MNIST 28x28, K = 45: 0.80x the forward pass; CIFAR
         # 32x32, K = 85: 0.93-0.97x a layer step) and lose on narrow layers (K = 4-12: up to
-        # 1.6x the forward pass).
+        # 1.6x the forward pass). Set it to False to use F.conv2d everywhere.
         self.thin_convolutions = c <= FEW_CHANNELS and hidden_groups >= 2 * k * k
 
         self.weight1 = torch.nn.Parameter(torch.empty(kc, c, k, k))
@@ -183,10 +183,10 @@ class MintLayer(InvertibleModule):
         :math:`M_{ij,c} = w^3_{i,c} w^2_{ij,c} w^1_{j,c}` folded once per call, so the per-pixel
         work is one ``K x K`` mix and one product. Under autocast it is computed in float32.
         """
-        if self.thin_convolutions and self.channels == 1:
+        few = self.uses_thin_convolutions(x.device)
+        if few and self.channels == 1:
             return self._value_and_diagonal_single_channel(x, w)
         b, (c, h, wd), k = x.shape[0], self.shape, self.hidden_groups
-        few = self.thin_convolutions
         if few:
             u1 = conv_from_few_channels(x, w.w1, self.bias1)  # (B, K*C, H, W)
         else:
@@ -206,6 +206,13 @@ class MintLayer(InvertibleModule):
             inner = _mix_slopes(mix.to(dtype), g1)  # (B, K, C, H, W)
             diag = w.t + (g2 * inner).sum(dim=1)  # (B, C, H, W)
         return y, diag
+
+    def uses_thin_convolutions(self, device: torch.device) -> bool:
+        """Whether inputs on ``device`` take the thin matrix-product convolutions: only on the CPU
+        and where :attr:`thin_convolutions` is set. On an H200, cuDNN was faster (paper MNIST
+        28x28 layer step 3.6 ms against 5.1 ms, training step 0.86-0.88x the time) or equal
+        (CIFAR-10 32x32), ``docs/performance.md``."""
+        return self.thin_convolutions and device.type == "cpu"
 
     def _value_and_diagonal_single_channel(
         self, x: Tensor, w: MaskedWeights
