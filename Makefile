@@ -7,7 +7,7 @@ STAMP := $(VENV)/.stamp-install
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-fast train eval bench bench-gpu lint format clean
+.PHONY: help install test test-fast train eval bench bench-gpu gpu-check lint format clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -35,8 +35,11 @@ eval: $(STAMP) ## evaluate a checkpoint on the test split (ARGS="ckpt_path=...")
 bench: $(STAMP) ## run the benchmarks (ratios measured in one process), results in benchmarks/results/
 	$(PY) -m benchmarks $(ARGS)
 
-bench-gpu: $(STAMP) ## the paper's models on a GPU: train step fp32/bf16 x eager/compiled, sampling, layer vs floor
+bench-gpu: $(STAMP) ## the paper's models on a GPU: train step fp32/tf32/bf16 x eager/compiled, sampling, layer vs floor
 	$(PY) -m benchmarks --only device --device cuda $(ARGS)
+
+gpu-check: $(STAMP) ## on a CUDA machine: the CUDA tests, bench-gpu and a short trainer=gpu run (logs in gpu-check/)
+	PYTHON=$(PY) .ci/gpu-check gpu-check
 
 lint: $(STAMP) ## check style with ruff
 	$(PY) -m ruff check src tests benchmarks notebooks
@@ -47,4 +50,4 @@ format: $(STAMP) ## format the code with ruff
 	$(PY) -m ruff format src tests benchmarks
 
 clean: ## remove the venv, caches and run outputs
-	rm -rf $(VENV) .pytest_cache .ruff_cache logs outputs multirun wandb
+	rm -rf $(VENV) .pytest_cache .ruff_cache logs outputs multirun wandb gpu-check
