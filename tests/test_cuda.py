@@ -8,6 +8,7 @@ import os
 
 import pytest
 import torch
+from benchmarks.device import tf32
 
 from mintnet.nn import ImageFlow, InverseSettings, MintLayer, MintNet
 from tests.nn.helpers import perturb
@@ -52,7 +53,7 @@ def test_inverse_round_trip_float32_on_device():
     net = perturb(MintNet((1, 8, 8), n_layers=3, n_squeezes=1, hidden_groups=18), 0.05)
     net = net.to(DEVICE)
     x = torch.randn(16, 1, 8, 8, device=DEVICE)
-    with _tf32(False), torch.no_grad():
+    with tf32(False), torch.no_grad():
         z, _ = net(x)
         x_rec, reports = net.inverse_with_report(z, InverseSettings(1.0, 200, 1e-6))
     assert all(r.converged for r in reports)
@@ -64,7 +65,7 @@ def test_bf16_autocast_keeps_a_float32_logdet_on_device():
     net = perturb(MintNet((1, 8, 8), n_layers=2, n_squeezes=1, hidden_groups=18), 0.05)
     net = net.to(DEVICE)
     x = torch.randn(8, 1, 8, 8, device=DEVICE)
-    with _tf32(False):
+    with tf32(False):
         z_ref, logdet_ref = net(x)
     with torch.autocast(DEVICE.type, dtype=torch.bfloat16):
         z, logdet = net(x)
@@ -101,22 +102,8 @@ def test_fullgraph_compiled_layer_matches_eager_on_device(c, k):
     torch.manual_seed(0)
     layer = perturb(MintLayer(c, 8, 8, k, "upper"), 0.05).to(DEVICE)
     x = torch.randn(4, c, 8, 8, device=DEVICE)
-    with _tf32(False):
+    with tf32(False):
         expected = _outputs_and_grads(layer, x)
         got = _outputs_and_grads(torch.compile(layer, fullgraph=True), x)
     for e, g in zip(expected, got, strict=True):
         torch.testing.assert_close(g, e, rtol=1e-4, atol=1e-5)
-
-
-class _tf32:
-    """Allow or forbid TF32 in cuDNN convolutions and cuBLAS products for a block."""
-
-    def __init__(self, allow: bool) -> None:
-        self.allow = allow
-
-    def __enter__(self) -> None:
-        self.saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = self.allow
-
-    def __exit__(self, *exc: object) -> None:
-        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = self.saved
