@@ -97,8 +97,8 @@ def test_training_loss_and_backward_make_no_host_sync():
 @pytest.mark.filterwarnings("ignore::FutureWarning")  # inductor internals, not ours
 @pytest.mark.parametrize(("c", "k"), LAYERS)
 def test_fullgraph_compiled_layer_matches_eager_on_device(c, k):
-    """Gradients too: with the hand-written ELU node inside the graph, torch 2.11 on an H200 gave
-    weight and bias gradients of the first two convolutions off by up to 40 % (float64 too)."""
+    """Gradients too: torch 2.11 traced the ELU node's in-place forward wrong, and on an H200 the
+    first two convolutions' gradients came out up to 40 % off."""
     torch.manual_seed(0)
     layer = perturb(MintLayer(c, 8, 8, k, "upper"), 0.05).to(DEVICE)
     x = torch.randn(4, c, 8, 8, device=DEVICE)

@@ -61,24 +61,16 @@ def test_elu_gradcheck():
     assert torch.autograd.gradcheck(lambda a: MonotoneActivation("elu")(a), (u,))
 
 
-def test_compiled_elu_is_plain_autograd_with_the_same_gradients():
-    """Under torch.compile the ELU is the plain formula, not the hand-written node, whose traced
-    backward gave wrong gradients on CUDA with torch 2.11 (tests/test_cuda.py); the compiler fuses
-    the plain formula anyway."""
-    graphs = []
-
-    def capture(gm: torch.fx.GraphModule, example_inputs: list) -> object:
-        graphs.append(gm)
-        return gm.forward
-
+def test_elu_node_gives_the_same_gradients_under_torch_compile():
+    """Traced by torch.compile, torch 2.11 got the node's in-place forward wrong (gradients off by
+    up to 40 %, found on a GPU, reproduced on the CPU with torch 2.11; this test failed there)."""
     act = MonotoneActivation("elu")
     u = torch.linspace(-4.0, 3.0, 29, dtype=torch.float64, requires_grad=True)
-    h, g = torch.compile(act, backend=capture, fullgraph=True)(u)
-    targets = {str(node.target) for gm in graphs for node in gm.graph.nodes}
-    assert not any("autograd_function" in t for t in targets), targets
     weights = torch.linspace(-1.0, 1.0, 29, dtype=torch.float64)
-    (compiled_grad,) = torch.autograd.grad((h + weights * g).sum(), u)
-    h_ref, g_ref = act(u)
-    (eager_grad,) = torch.autograd.grad((h_ref + weights * g_ref).sum(), u)
-    assert torch.allclose(h, h_ref) and torch.allclose(g, g_ref)
-    assert torch.allclose(compiled_grad, eager_grad, atol=1e-12)
+    results = []
+    for fn in (act, torch.compile(act, backend="aot_eager", fullgraph=True)):
+        h, g = fn(u * 1.5)  # u's gradient flows back through the node
+        (grad,) = torch.autograd.grad((h + weights * g).sum(), u)
+        results.append((h, g, grad))
+    for eager, compiled in zip(*results, strict=True):
+        assert torch.allclose(compiled, eager, atol=1e-12)

@@ -29,7 +29,11 @@ class _EluWithSlope(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, u: Tensor) -> tuple[Tensor, Tensor]:  # type: ignore[override]
         h = F.elu(u)
-        g = h.clamp_max(0.0).add_(1.0)
+        g = h.clamp_max(0.0)
+        # In place saves an activation-sized allocation in eager mode. Traced by torch.compile,
+        # torch 2.11 got the in-place add wrong (wrong gradients upstream; docs/performance.md,
+        # section 5), so a compiled graph adds out of place (the compiler fuses it either way).
+        g = g + 1.0 if torch.compiler.is_compiling() else g.add_(1.0)
         ctx.save_for_backward(h, g)
         return h, g
 
@@ -67,10 +71,6 @@ class MonotoneActivation(torch.nn.Module):
         outputs, which the next convolution and the slope mix keep anyway.
         """
         if self.name == "elu":
-            if torch.compiler.is_compiling():
-                # inside torch.compile, plain autograd: the hand-written backward traced wrong
-                # on CUDA with torch 2.11 (docs/performance.md), and the compiler fuses it anyway
-                return F.elu(u), torch.exp(u.clamp_max(0.0))
             return _EluWithSlope.apply(u)
         one, small = u.new_ones(()), u.new_full((), LEAKY_RELU_SLOPE)  # exact in u's dtype
         slope = torch.where(u > 0, one, small)
