@@ -46,7 +46,7 @@ def _convolutions_only(flow: ImageFlow, x: Tensor) -> Tensor:
         if not isinstance(layer, MintLayer):
             v, _ = layer(v)
             continue
-        w, thin = layer.masked_weights(), layer.thin_convolutions
+        w, thin = layer.masked_weights(), layer.uses_thin_convolutions(v.device)
         weights = (w.w1, w.w2, w.w3, w.t)
         v = convolutions(
             layer, v, weights, same_convs=thin, kept_rows=thin and layer.channels == 1
