@@ -145,6 +145,7 @@ def test_device_benchmark_runs_every_variant(tmp_path):
     assert set(sampling) == {
         "paper: 100 iterations per layer",
         "tolerance stop (alpha 1, tol 1e-5)",
+        "tolerance stop (alpha 1, tol 1e-6)",
     }
     assert sampling["paper: 100 iterations per layer"]["ratio"] == 1.0
     assert sampling["tolerance stop (alpha 1, tol 1e-5)"]["ratio"] < 1.0
