@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from mintnet.nn import InverseSettings, MintLayer
+from mintnet.nn.mint_layer import _mix_slopes
 from tests.nn.helpers import jacobians, perturb
 
 # (C, K): F.conv2d at C = 1, 3, 5; with kernel 3, K = 18 takes the thin convolutions at C = 1, 3
@@ -158,3 +159,16 @@ def test_the_paper_stages_that_take_the_thin_convolutions(c, k, h, thin):
     assert layer.thin_convolutions is thin
     assert layer.uses_thin_convolutions(torch.device("cpu")) is thin
     assert layer.uses_thin_convolutions(torch.device("cuda")) is False
+
+
+@pytest.mark.parametrize("k, c", [(3, 1), (1, 3), (2, 3), (3, 3)])  # each way _mix_slopes computes
+def test_slope_mix_equals_its_definition(k, c):
+    """``inner[b, i, c] = sum_j mix[i, j, c] g1[b, j, c]``, values and gradients (float64)."""
+    torch.manual_seed(3)
+    mix = torch.randn(k, k, c, dtype=torch.float64, requires_grad=True)
+    g1 = torch.randn(2, k, c, 3, 4, dtype=torch.float64, requires_grad=True)
+    reference = (mix[None, :, :, :, None, None] * g1[:, None]).sum(dim=2)
+    inner = _mix_slopes(mix, g1)
+    assert inner.shape == g1.shape
+    assert torch.allclose(inner, reference, atol=1e-13, rtol=0)
+    assert torch.autograd.gradcheck(_mix_slopes, (mix, g1))
