@@ -283,11 +283,12 @@ def _mix_slopes(mix: Tensor, g1: Tensor) -> Tensor:
       ``g1`` where it lies, where ``einsum`` first copies it to put ``C`` first. At the MNIST 28x28
       stage (batch 32, K = 45) forward plus backward of the product took 8.5 ms against einsum's
       9.8 ms, and the compiled layer 75 against 80 ms;
-    * ``K <= 2`` (the MNIST 7x7 stage), eager: a broadcast product summed over ``j``, on ``K``
-      times the memory of ``g1``. ``einsum`` would run ``C`` products of ``K x K`` by ``K x BHW``
-      one by one (PyTorch loops over small batched products), forward and twice in backward:
-      layer / floor 1.76-1.89 -> 1.57-1.66 at 7x7; no gain at K = 3-4, a loss at K = 5. Compiled,
-      ``einsum`` stays: 1.17-1.19 against 1.19-1.23 times the compiled floor;
+    * ``K <= 2`` (the MNIST 7x7 stage), eager on the CPU: a broadcast product summed over ``j``,
+      on ``K`` times the memory of ``g1``. ``einsum`` would run ``C`` products of ``K x K`` by
+      ``K x BHW`` one by one (PyTorch's CPU loops over small batched products), forward and twice
+      in backward: layer / floor 1.76-1.89 -> 1.57-1.66 at 7x7; no gain at K = 3-4, a loss at
+      K = 5. Compiled, ``einsum`` stays (1.17-1.19 against 1.19-1.23 times the compiled floor),
+      and on a GPU, where it is one batched kernel;
     * otherwise ``einsum``, as fast as or faster than the alternatives tried (a dense
       block-diagonal ``1 x 1`` convolution or product: 1.40-1.50 against 1.39 at 14x14).
     """
@@ -295,7 +296,7 @@ def _mix_slopes(mix: Tensor, g1: Tensor) -> Tensor:
     if c == 1:
         flat = g1.view(b, k, c, h * w).transpose(1, 2)  # (B, 1, K, HW), a view
         return torch.matmul(mix.permute(2, 0, 1), flat).transpose(1, 2).view_as(g1)
-    if k <= 2 and not torch.compiler.is_compiling():
+    if k <= 2 and g1.device.type == "cpu" and not torch.compiler.is_compiling():
         products = mix[None, :, :, :, None] * g1.view(b, 1, k, c, h * w)  # (B, K, K, C, HW)
         return products.sum(dim=2).view_as(g1)
     return torch.einsum("ijc,bjchw->bichw", mix, g1)
