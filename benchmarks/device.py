@@ -11,10 +11,10 @@ For the paper's MNIST and CIFAR-10 density models at batch 64 this measures, on 
   products; on the CPU only), ``F.conv2d`` turns them off;
 * sampling: decoding 64 latents ``z ~ N(0, I)`` with the tolerance stop (alpha 1, tol 1e-5 and
   1e-6) and with the paper's fixed 100 iterations per layer at its step size, with the largest
-  round-trip error of each (images on the grey-level grid, encoded then decoded, in logit space), and the
-  tolerance stop again with TF32 allowed. The models are freshly initialised (near the
-  identity), so the tolerance stop's time is a lower bound; the fixed schedule's does not depend
-  on training;
+  round-trip error of each (images on the grey-level grid, encoded then decoded, in logit
+  space), and the tolerance stop again with TF32 allowed. The models are freshly initialised
+  (near the identity), so the tolerance stop's time is a lower bound; the fixed schedule's does
+  not depend on training;
 * one Mint layer against its convolution floor at each stage of the two models (batch 64), eager
   and compiled, as in benchmark 1, and eager with ``F.conv2d`` for the layers that use thin
   convolutions.
