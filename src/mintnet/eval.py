@@ -30,7 +30,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     return {k: float(v) for k, v in results[0].items()}
 
 
-@hydra.main(version_base="1.3", config_path="../../conf", config_name="eval")
+@hydra.main(version_base="1.3", config_path="conf", config_name="eval")
 def main(cfg: DictConfig) -> None:
     with reported_errors("mintnet-eval"):
         metrics = evaluate(cfg)

@@ -21,7 +21,7 @@ from mintnet.sweeps import record_sweep
 __all__ = ["RunResult", "main", "train"]
 
 log = logging.getLogger(__name__)
-CONFIG_PATH = "../../conf"
+CONFIG_PATH = "conf"  # the package's configs (the repository's top-level conf/ links here)
 PREEMPTED_EXIT_CODE = 143  # 128 + SIGTERM, the shell's convention for a process ended by SIGTERM
 
 
