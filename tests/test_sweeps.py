@@ -7,6 +7,7 @@ import yaml
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+import mintnet.resolvers  # noqa: F401  (registers mintnet.if_exists)
 from mintnet.sweeps import record_sweep, sweep_info
 from tests.conftest import CONF_DIR
 from tests.test_ddp import TINY_DENSITY, logged, run_train

@@ -3,9 +3,7 @@
 Every job of one ``python -m mintnet.train -m ...`` (basic sweeper, Optuna, or a submitit
 launcher) shares ``hydra.sweep.dir``; :func:`record_sweep` turns it into a W&B group, so the
 sweep's runs appear together, and logs the job's overrides next to the resolved config, so the
-swept values are config columns. It also registers the resolver ``${mintnet.if_exists:PATH}``
-(``PATH`` if that file exists, else null), with which a requeued Slurm job resumes:
-``'ckpt_path=${mintnet.if_exists:${paths.output_dir}/checkpoints/last.ckpt}'``.
+swept values are config columns.
 """
 
 from pathlib import Path
@@ -15,7 +13,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-__all__ = ["if_exists", "record_sweep", "sweep_info"]
+__all__ = ["record_sweep", "sweep_info"]
 
 
 def sweep_info(task_name: str) -> dict[str, Any] | None:
@@ -54,11 +52,3 @@ def record_sweep(cfg: DictConfig) -> None:
                 wandb.group = info["group"]
             if wandb.get("name") is None:
                 wandb.name = f"{info['group']}/{info['job']}"
-
-
-def if_exists(path: str) -> str | None:
-    """``path`` if it names an existing file, else ``None`` (the ``mintnet.if_exists`` resolver)."""
-    return path if Path(path).is_file() else None
-
-
-OmegaConf.register_new_resolver("mintnet.if_exists", if_exists, replace=True)

@@ -16,9 +16,12 @@ from mintnet.checkpoint import check_checkpoint
 from mintnet.config import ConfigError, fill_from_data, validate
 from mintnet.errors import reported_errors
 from mintnet.pixel_baseline import independent_pixel_bpd
+from mintnet.resolvers import register as register_resolvers
 from mintnet.sweeps import record_sweep
 
 __all__ = ["RunResult", "main", "train"]
+
+register_resolvers()
 
 log = logging.getLogger(__name__)
 CONFIG_PATH = "conf"  # the package's configs (the repository's top-level conf/ links here)

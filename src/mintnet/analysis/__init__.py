@@ -1,5 +1,6 @@
 """Analysis of trained flows: sample grids (paper Fig. 3), inversion accuracy (Fig. 4) and latent
-interpolation (Fig. 5), with their checkpoint loader, a training callback and thin CLIs."""
+interpolation (Fig. 5), with their checkpoint loader and thin CLIs (the training callback that measures inversion is
+:class:`mintnet.callbacks.InversionErrorCallback`)."""
 
 from mintnet.analysis.accuracy import (
     inversion_accuracy,
@@ -7,7 +8,6 @@ from mintnet.analysis.accuracy import (
     plot_inversion_accuracy,
     write_csv,
 )
-from mintnet.analysis.callbacks import InversionErrorCallback
 from mintnet.analysis.checkpoint import (
     CheckpointError,
     flow_config,
@@ -21,7 +21,6 @@ from mintnet.analysis.reports import summarize_reports
 
 __all__ = [
     "CheckpointError",
-    "InversionErrorCallback",
     "flow_config",
     "flow_from_config",
     "interpolation_grid",

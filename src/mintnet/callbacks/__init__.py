@@ -1,7 +1,14 @@
 """Lightning callbacks of mintnet."""
 
+from mintnet.callbacks.inversion_error import InversionErrorCallback
 from mintnet.callbacks.non_finite_guard import NonFiniteGuard, NonFiniteLossError
 from mintnet.callbacks.preemption import PreemptionCheckpoint
 from mintnet.callbacks.sample_images import SampleImages
 
-__all__ = ["NonFiniteGuard", "NonFiniteLossError", "PreemptionCheckpoint", "SampleImages"]
+__all__ = [
+    "InversionErrorCallback",
+    "NonFiniteGuard",
+    "NonFiniteLossError",
+    "PreemptionCheckpoint",
+    "SampleImages",
+]

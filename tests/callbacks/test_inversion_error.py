@@ -2,7 +2,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from mintnet.analysis import InversionErrorCallback
+from mintnet.callbacks import InversionErrorCallback
 from tests.analysis.helpers import digits, tiny_flow
 
 
