@@ -45,3 +45,5 @@ def test_image_flow_loss_compiles_as_one_graph_and_still_refuses_bad_pixels():
     assert torch.allclose(bpd, flow(x), atol=0.5)
     with pytest.raises(RuntimeError, match=r"values in \[0, 1\]"):
         compiled(x + 1.5)
+    with pytest.raises(RuntimeError, match=r"values in \[0, 1\]"):
+        compiled(torch.where(x > 0.5, float("nan"), x))  # NaN, not only out-of-range values

@@ -22,6 +22,17 @@ def test_dequantize_refuses_out_of_range_values():
         Dequantize(256)(torch.tensor([[[[-0.5, 1.0]]]]))
 
 
+def test_dequantize_refuses_nan_pixels():
+    """NaN passes both ``< 0`` and ``> 1`` tests; it must still be refused, with a count."""
+    x = torch.full((2, 1, 2, 2), 0.5)
+    x[1, 0, 1, 1] = float("nan")
+    with pytest.raises(ValueError, match=r"values in \[0, 1\], got NaN in 1 of 8 pixels"):
+        Dequantize(256)(x)
+    flow_input = torch.full((1, 1, 2, 2), float("nan"))
+    with pytest.raises(ValueError, match="NaN in 4 of 4 pixels"):
+        Dequantize(17)(flow_input)
+
+
 @pytest.mark.parametrize("lam", [1e-6, 0.05])
 def test_logit_round_trip_and_logdet_agree_with_autograd(lam):
     y = torch.rand(3, 2, 3, 3, dtype=torch.float64)

@@ -41,14 +41,21 @@ class Dequantize(InvertibleModule):
 
     @staticmethod
     def _check_range(x: Tensor) -> None:
-        """Refuse pixels outside ``[0, 1]`` without a host sync where one would cost something.
+        """Refuse pixels outside ``[0, 1]``, NaN included, without a host sync where one would
+        cost something.
 
         In eager mode on CPU reading the range is free, so the error names it. On a GPU, or inside
         ``torch.compile`` (where reading a value would break the graph), the check is an
         asynchronous device assertion: no sync in the training step, and a compiled forward stays
-        one graph.
+        one graph. ``x >= 0`` and ``x <= 1`` are both false for NaN, so the assertion refuses NaN.
         """
         if x.device.type == "cpu" and not torch.compiler.is_compiling():
+            n_nan = int(torch.isnan(x).sum())
+            if n_nan:
+                raise ValueError(
+                    f"Dequantize expects values in [0, 1], got NaN in {n_nan} of {x.numel()} "
+                    "pixels"
+                )
             lo, hi = float(x.min()), float(x.max())
             if lo < 0.0 or hi > 1.0:
                 raise ValueError(
