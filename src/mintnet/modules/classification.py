@@ -24,8 +24,11 @@ class ClassificationModule(ConfiguredModule):
     Arguments:
         net: ``(B, C, H, W) -> (B, num_classes)``.
         num_classes: number of classes.
-        mean, std: per-channel input normalisation (one value broadcasts to all channels).
-        optimizer, scheduler, scheduler_interval: as in :class:`DensityModule`.
+        mean: per-channel input mean (one value broadcasts to all channels).
+        std: per-channel input standard deviation (one value broadcasts to all channels).
+        optimizer: a partial taking ``params`` (default: Adam, lr 1e-3, amsgrad, eps 1e-4).
+        scheduler: a partial taking ``optimizer``, or ``None``.
+        scheduler_interval: ``"epoch"`` or ``"step"``.
         compile: ``false``, ``true`` / ``"model"`` (the whole net as one graph) or ``"layers"``
             (each Mint layer; much faster to compile), see :mod:`mintnet.modules.compile`.
     """

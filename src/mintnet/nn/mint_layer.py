@@ -73,7 +73,8 @@ class MintLayer(InvertibleModule):
 
     Arguments:
         channels: ``C``.
-        height, width: spatial size ``H, W`` (``t`` has one entry per element of ``(C, H, W)``).
+        height: ``H`` (``t`` has one entry per element of ``(C, H, W)``).
+        width: ``W``.
         hidden_groups: ``K``, the number of ``C``-channel groups in each hidden layer.
         kind: ``"lower"`` or ``"upper"``.
         kernel_size: odd kernel size of all three convolutions.
