@@ -125,7 +125,8 @@ def test_cpu_experiments_run_a_batch_at_the_data_shape(built):
     indirect=["built"],
 )
 def test_paper_models_have_the_paper_parameter_counts(built, expected, rel):
-    """paper.md section 4: trainable parameters, counting the masked weight tensors whole."""
+    """The parameter counts of the authors' released models: trainable parameters, counting the
+    masked weight tensors whole."""
     assert built.n_params == pytest.approx(expected, rel=rel, abs=0)
 
 
@@ -236,7 +237,7 @@ def test_resnet_baselines_have_the_mintnet_classifier_layout(built):
     assert list(built.cfg.model.net.blocks) == [12, 12, 14]
     assert list(built.cfg.model.net.widths) == [16, 64, 256]
     assert len(built.net.blocks) == 38 and built.net.head.in_features == 256
-    # three 3x3 convolutions per block, as the authors' baseline: ~25.8 M parameters (paper.md 4.2)
+    # three 3x3 convolutions per block, as the authors' baseline: ~25.8 M parameters
     assert sum(p.numel() for p in built.net.parameters()) == pytest.approx(25.8e6, rel=0.01)
 
 
