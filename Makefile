@@ -7,7 +7,7 @@ STAMP := $(VENV)/.stamp-install
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-fast train eval bench bench-gpu gpu-check lint format clean
+.PHONY: help install test test-fast train eval bench bench-gpu gpu-check docs docs-serve lint format clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -41,13 +41,19 @@ bench-gpu: $(STAMP) ## the paper's models on a GPU: train step fp32/tf32/bf16 x 
 gpu-check: $(STAMP) ## on a CUDA machine: the CUDA tests, bench-gpu and a short trainer=gpu run (logs in gpu-check/)
 	PYTHON=$(PY) .ci/gpu-check gpu-check
 
+docs: $(STAMP) ## build the user guide and API reference into site/ (offline; open site/index.html)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
+docs-serve: $(STAMP) ## serve the docs at http://127.0.0.1:8000, rebuilt on every change
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve
+
 lint: $(STAMP) ## check style with ruff
-	$(PY) -m ruff check src tests benchmarks notebooks
-	$(PY) -m ruff format --check src tests benchmarks notebooks
+	$(PY) -m ruff check src tests benchmarks notebooks docs/hooks
+	$(PY) -m ruff format --check src tests benchmarks notebooks docs/hooks
 
 format: $(STAMP) ## format the code with ruff
-	$(PY) -m ruff check --fix src tests benchmarks
-	$(PY) -m ruff format src tests benchmarks
+	$(PY) -m ruff check --fix src tests benchmarks docs/hooks
+	$(PY) -m ruff format src tests benchmarks docs/hooks
 
 clean: ## remove the venv, caches and run outputs
-	rm -rf $(VENV) .pytest_cache .ruff_cache logs outputs multirun wandb gpu-check
+	rm -rf $(VENV) .pytest_cache .ruff_cache logs outputs multirun wandb gpu-check site
