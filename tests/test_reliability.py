@@ -10,8 +10,13 @@ import pytest
 import torch
 
 from mintnet.callbacks import NonFiniteLossError
-from mintnet.checkpoint import CheckpointError, check_checkpoint, load_module, read_checkpoint
-from mintnet.checkpoint_io import AtomicCheckpointIO
+from mintnet.checkpoint import (
+    AtomicCheckpointIO,
+    CheckpointError,
+    check_checkpoint,
+    load_module,
+    read_checkpoint,
+)
 from mintnet.config import ConfigError
 from mintnet.nn import InverseSettings, InversionError, InversionWarning
 from mintnet.train import build, train

@@ -12,7 +12,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-from mintnet.checkpoint import check_checkpoint
+from mintnet.checkpoint import prepare_resume
 from mintnet.config import ConfigError, fill_from_data, validate
 from mintnet.errors import reported_errors
 from mintnet.pixel_baseline import independent_pixel_bpd
@@ -82,9 +82,8 @@ def train(cfg: DictConfig) -> RunResult:
         pl.seed_everything(cfg.seed, workers=True)
     datamodule, model, trainer = build(cfg)
     if cfg.get("train"):
-        if cfg.get("ckpt_path"):
-            check_checkpoint(cfg.ckpt_path, model)  # a clear error before Lightning's
-        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        ckpt_path = prepare_resume(cfg.get("ckpt_path"), model)  # None: weights loaded here
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     if cfg.get("test"):

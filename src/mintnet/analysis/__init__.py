@@ -1,6 +1,7 @@
 """Analysis of trained flows: sample grids (paper Fig. 3), inversion accuracy (Fig. 4) and latent
-interpolation (Fig. 5), with their checkpoint loader and thin CLIs (the training callback that measures inversion is
-:class:`mintnet.callbacks.InversionErrorCallback`)."""
+interpolation (Fig. 5), with thin CLIs. Their checkpoint loader lives in :mod:`mintnet.checkpoint`
+and is re-exported here; the training callback that measures inversion is
+:class:`mintnet.callbacks.InversionErrorCallback`."""
 
 from mintnet.analysis.accuracy import (
     inversion_accuracy,
@@ -8,16 +9,16 @@ from mintnet.analysis.accuracy import (
     plot_inversion_accuracy,
     write_csv,
 )
-from mintnet.analysis.checkpoint import (
+from mintnet.analysis.grids import make_image_grid, sample_grid, save_image_grid
+from mintnet.analysis.interpolation import interpolation_grid, interpolation_latents
+from mintnet.analysis.reports import summarize_reports
+from mintnet.checkpoint import (
     CheckpointError,
     flow_config,
     flow_from_config,
     load_flow_from_checkpoint,
     save_flow,
 )
-from mintnet.analysis.grids import make_image_grid, sample_grid, save_image_grid
-from mintnet.analysis.interpolation import interpolation_grid, interpolation_latents
-from mintnet.analysis.reports import summarize_reports
 
 __all__ = [
     "CheckpointError",

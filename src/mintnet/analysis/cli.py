@@ -17,11 +17,11 @@ import torch
 import torchvision.utils
 
 from mintnet.analysis.accuracy import inversion_accuracy, plot_inversion_accuracy, write_csv
-from mintnet.analysis.checkpoint import load_flow_from_checkpoint
 from mintnet.analysis.grids import sample_grid, save_image_grid
 from mintnet.analysis.images import DATASETS, dataset_for_flow, load_images
 from mintnet.analysis.interpolation import interpolation_grid
 from mintnet.analysis.reports import summarize_reports
+from mintnet.checkpoint import load_flow_from_checkpoint
 from mintnet.errors import reported_errors
 from mintnet.nn.image_flow import ImageFlow
 from mintnet.nn.inverse import InverseSettings

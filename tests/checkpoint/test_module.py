@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from mintnet.analysis import CheckpointError, flow_config, load_flow_from_checkpoint, save_flow
+from mintnet.checkpoint import CheckpointError, flow_config, load_flow_from_checkpoint, save_flow
 from mintnet.modules.base import CHECKPOINT_KEY
 from mintnet.modules.density import DensityModule
 from mintnet.nn import ImageFlow, InverseSettings, MintNet
@@ -84,3 +84,19 @@ def test_broken_plain_format_is_refused(tmp_path):
     torch.save({"mintnet_flow": {"config": {"mintnet": {}}, "state_dict": {}}}, path)
     with pytest.raises(CheckpointError, match="cannot rebuild the flow"):
         load_flow_from_checkpoint(path)
+
+
+class Gadget:
+    """Stands for any pickled object that is not a tensor or a plain container."""
+
+
+def test_a_pickled_object_is_refused_in_mintnets_words(tmp_path):
+    path = tmp_path / "gadget.ckpt"
+    torch.save({"state_dict": {"w": torch.ones(1)}, "extra": Gadget()}, path)
+    with pytest.raises(CheckpointError) as info:
+        load_flow_from_checkpoint(path)
+    message = str(info.value)
+    assert f"checkpoint {path} holds a pickled Python object ({__name__}.Gadget)" in message
+    assert "mintnet never unpickles code" in message
+    assert "save its tensors alone" in message
+    assert "weights_only` set to `False`" not in message and "Re-running" not in message

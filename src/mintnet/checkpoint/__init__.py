@@ -1,0 +1,54 @@
+"""Checkpoints, in one place: every file mintnet reads goes through :func:`load_file`
+(``torch.load(weights_only=True)``: tensors and plain containers, never code).
+
+* :mod:`mintnet.checkpoint.io`: :func:`load_file`, atomic writes (:func:`save_file`,
+  :class:`AtomicCheckpointIO`, the trainer's checkpoint plugin), :class:`CheckpointError`;
+* :mod:`mintnet.checkpoint.module`: mintnet-train checkpoints (:func:`read_checkpoint`,
+  :func:`load_module`, :func:`check_checkpoint`, :func:`prepare_resume`) and the plain flow
+  format (:func:`save_flow`, :func:`load_flow_from_checkpoint`);
+* :mod:`mintnet.checkpoint.official`: the MintNet authors' released checkpoints
+  (:func:`import_official`), and :mod:`mintnet.checkpoint.cli`, ``mintnet-import-official``.
+"""
+
+from mintnet.checkpoint.io import AtomicCheckpointIO, CheckpointError, load_file, save_file
+from mintnet.checkpoint.module import (
+    FLOW_KEY,
+    check_checkpoint,
+    flow_config,
+    flow_from_config,
+    is_weights_only,
+    load_flow_from_checkpoint,
+    load_module,
+    prepare_resume,
+    read_checkpoint,
+    save_flow,
+)
+from mintnet.checkpoint.official import (
+    PAPER_EXPERIMENTS,
+    convert_official_state,
+    import_official,
+    official_layout,
+    read_official,
+)
+
+__all__ = [
+    "FLOW_KEY",
+    "PAPER_EXPERIMENTS",
+    "AtomicCheckpointIO",
+    "CheckpointError",
+    "check_checkpoint",
+    "convert_official_state",
+    "flow_config",
+    "flow_from_config",
+    "import_official",
+    "is_weights_only",
+    "load_file",
+    "load_flow_from_checkpoint",
+    "load_module",
+    "official_layout",
+    "prepare_resume",
+    "read_checkpoint",
+    "read_official",
+    "save_file",
+    "save_flow",
+]
