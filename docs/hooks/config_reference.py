@@ -35,8 +35,9 @@ GROUP_SUMMARY = {
     "logger": "where metrics go: W&B, CSV files or nowhere",
     "paths": "where data is read from and runs are written to",
     "hydra": "Hydra's own settings: the run and sweep folders",
-    "hydra/launcher": "how the jobs of a multirun (`-m`) are started: in this process, as local "
-    "background processes or as Slurm jobs",
+    "hydra/launcher": "how the jobs of a multirun (`-m`) are started: as local background "
+    "processes or as Slurm jobs (without a choice, Hydra's basic launcher runs them one after "
+    "another in this process)",
     "experiment": "a whole run (data, model and schedule), as overrides of the defaults",
     "hparams_search": "an Optuna hyper-parameter search (a multirun)",
     "debug": "short runs for finding faults",
@@ -67,7 +68,7 @@ def _inline(text: str) -> str:
     parts = re.split(r"(`[^`]*`)", text)
     for index in range(0, len(parts), 2):
         part = html.escape(parts[index], quote=False)
-        parts[index] = re.sub(r"([*_\[\]\\])", r"\\\1", part)
+        parts[index] = re.sub(r"([*_\[\]\\|])", r"\\\1", part)
     return "".join(parts)
 
 
@@ -87,7 +88,12 @@ def _prose(comment: list[str]) -> str:
 
 
 def _first_sentence(comment: list[str]) -> str:
-    text = " ".join(line.strip() for line in comment if not line.startswith("  "))
+    prose: list[str] = []
+    for line in comment:
+        if line.startswith("  ") or not line.strip():  # a command line or a paragraph ends it
+            break
+        prose.append(line.strip())
+    text = " ".join(prose)
     sentence = SENTENCE_END.split(text, maxsplit=1)[0].strip() if text else ""
     return _inline(sentence.rstrip(":")) if sentence else ""
 
@@ -155,13 +161,16 @@ def _group(conf: Path, group: str, defaults: dict[str, dict[str, str | None]]) -
     out = [f"### `{group}` {{#{_anchor(group)}}}", ""]
     if group in GROUP_SUMMARY:
         out += [GROUP_SUMMARY[group][0].upper() + GROUP_SUMMARY[group][1:] + ".", ""]
+    by_option: dict[str | None, list[str]] = {}
+    for top, choices in defaults.items():
+        if group in choices:
+            by_option.setdefault(choices[group], []).append(f"`{top}`")
     chosen = [
-        f"`{top}`: " + (f"`{choices[group]}`" if choices[group] is not None else "none")
-        for top, choices in defaults.items()
-        if group in choices
+        (f"`{option}`" if option is not None else "none") + f" in {' and '.join(tops)}"
+        for option, tops in by_option.items()
     ]
-    select = f"Select an option with `{group}=<option>`"
-    out += [select + (f"; the default in {', '.join(chosen)}." if chosen else "."), ""]
+    select = f"Select an option with `{group}=<option>`."
+    out += [select + (f" Default: {'; '.join(chosen)}." if chosen else ""), ""]
     if private:
         out += ["Git-ignored, machine-specific: its values are not copied into this page.", ""]
     out += ["| option | what it is |", "| --- | --- |"]
