@@ -48,10 +48,11 @@ def test_every_api_page_renders_its_package(built_site, package):
 
 def test_equations_are_typeset_and_no_rst_is_left(built_site):
     site, _ = built_site
-    page = (site / "api" / "nn.html").read_text()
-    assert "<math" in page  # MathML, written at build time
-    for leftover in (":math:`", ":class:`", ":func:`", ".. math::"):
-        assert leftover not in page
+    assert "<math" in (site / "api" / "nn.html").read_text()  # MathML, written at build time
+    for page in sorted((site / "api").glob("*.html")):
+        html = page.read_text()
+        for leftover in (":math:`", ":class:`", ":func:`", ".. math::", "``"):
+            assert leftover not in html, f"{page.name} shows {leftover!r}: a docstring misparsed"
 
 
 def test_the_configuration_page_lists_every_config_option(built_site):
