@@ -239,7 +239,7 @@ def test_a_classification_file_for_a_density_experiment_is_refused(classifier, t
     with pytest.raises(
         CheckpointError,
         match=rf"{path} is from a classification run, and experiment digits_density is a "
-        r"density model; use --experiment mnist_classification or cifar10_classification",
+        r"density model; use one of --experiment mnist_classification, cifar10_classification",
     ):
         import_official(path, "digits_density")
 

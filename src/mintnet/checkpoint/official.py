@@ -62,14 +62,17 @@ __all__ = [
     "CONF_DIR",
     "PAPER_EXPERIMENTS",
     "ExperimentModel",
+    "LayoutEntry",
     "OfficialFile",
     "convert_official_state",
     "experiment_model",
+    "experiment_names",
     "import_official",
     "looks_official",
     "official_layout",
     "parse_official",
     "read_official",
+    "with_ema",
 ]
 
 PAPER_EXPERIMENTS = (
@@ -247,15 +250,16 @@ def _kind(state: Mapping[str, Tensor]) -> str | None:
 
 # the key map --------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class _Entry:
-    """One tensor of the authors' state dict: where it goes in ours, or which mask it must be."""
+class LayoutEntry:
+    """One tensor of the authors' state dict: its key in mintnet's state dict, or (``ours`` is
+    ``None``) the mask it must equal, as ``(name, k, C, out groups, in groups, kind)``."""
 
     ours: str | None  # None: a mask, checked then dropped
     shape: tuple[int, ...]  # its shape in the authors' file
     mask: tuple[str, int, int, int, int, str] | None = None  # (name, k, C, out, in groups, kind)
 
 
-def official_layout(model: torch.nn.Module) -> dict[str, _Entry]:
+def official_layout(model: torch.nn.Module) -> dict[str, LayoutEntry]:
     """The authors' state dict keys (without ``module.``) for ``model``, in network order.
 
     ``model`` is, or contains, one :class:`MintNet` or :class:`MintClassifier` (e.g. a
@@ -265,8 +269,9 @@ def official_layout(model: torch.nn.Module) -> dict[str, _Entry]:
         ValueError: ``model`` holds neither, or its layers are not in lower/upper pairs.
     """
     prefix, net = _backbone(model)
-    layout: dict[str, _Entry] = {}
-    pair = ("lower", "upper") if isinstance(net, MintNet) else ("norm", "lower", "norm", "upper")
+    layout: dict[str, LayoutEntry] = {}
+    norm = "BatchNorm"
+    pair = ("lower", "upper") if isinstance(net, MintNet) else (norm, "lower", norm, "upper")
     index, slot = 0, 0  # the authors' layers.{index}.{slot}
     for position, layer in enumerate(net.layers):
         ours = f"{prefix}layers.{position}."
@@ -276,20 +281,20 @@ def official_layout(model: torch.nn.Module) -> dict[str, _Entry]:
             continue
         if isinstance(layer, MintLayer) and layer.kind == pair[slot]:
             layout |= _mint_layer_entries(layer, theirs, ours)
-        elif isinstance(layer, torch.nn.BatchNorm2d) and pair[slot] == "norm":
+        elif isinstance(layer, torch.nn.BatchNorm2d) and pair[slot] == norm:
             for name in BATCH_NORM_TENSORS:
-                layout[theirs + name] = _Entry(ours + name, tuple(getattr(layer, name).shape))
+                layout[theirs + name] = LayoutEntry(ours + name, tuple(getattr(layer, name).shape))
         else:
             raise ValueError(
-                f"{ours[:-1]} is a {type(layer).__name__} where the authors' layout has a "
-                f"{pair[slot]} layer"
+                f"{ours[:-1]} is a {type(layer).__name__} where the authors' layout has the "
+                f"{pair[slot]} layer of a pair"
             )
         slot = (slot + 1) % len(pair)
         index += slot == 0
     if isinstance(net, MintClassifier):
         for theirs, ours in CLASSIFIER_HEAD.items():
             shape = tuple(getattr(net.head, ours.removeprefix("head.")).shape)
-            layout[theirs] = _Entry(prefix + ours, shape)
+            layout[theirs] = LayoutEntry(prefix + ours, shape)
     return layout
 
 
@@ -300,18 +305,18 @@ def _backbone(model: torch.nn.Module) -> tuple[str, MintNet | MintClassifier]:
     raise ValueError(f"{type(model).__name__} holds no MintNet or MintClassifier")
 
 
-def _mint_layer_entries(layer: MintLayer, theirs: str, ours: str) -> dict[str, _Entry]:
+def _mint_layer_entries(layer: MintLayer, theirs: str, ours: str) -> dict[str, LayoutEntry]:
     entries = {
-        theirs + name: _Entry(ours + name, tuple(getattr(layer, name).shape))
+        theirs + name: LayoutEntry(ours + name, tuple(getattr(layer, name).shape))
         for name in MINT_TENSORS
     }
-    entries[theirs + "t"] = _Entry(ours + "t", (1, *layer.t.shape))
+    entries[theirs + "t"] = LayoutEntry(ours + "t", (1, *layer.t.shape))
     k, c, groups = layer.weight1.shape[-1], layer.channels, layer.hidden_groups
     for n, (out_groups, in_groups) in enumerate(((groups, 1), (groups, groups), (1, groups)), 1):
         shape = tuple(getattr(layer, f"weight{n}").shape)
         for name in (f"mask{n}", f"center_mask{n}"):
             spec = (name.rstrip("0123456789"), k, c, out_groups, in_groups, layer.kind)
-            entries[theirs + name] = _Entry(None, shape, spec)
+            entries[theirs + name] = LayoutEntry(None, shape, spec)
     return entries
 
 
@@ -319,7 +324,7 @@ def _mint_layer_entries(layer: MintLayer, theirs: str, ours: str) -> dict[str, _
 def _authors_mask(name: str, k: int, c: int, out_groups: int, in_groups: int, kind: str) -> Tensor:
     """``maskN`` (the block mask with its diagonal centre taps) or ``center_maskN``."""
     if name == "mask":
-        return block_mask(k, c, out_groups, in_groups, kind)  # type: ignore[arg-type]
+        return block_mask(k, c, out_groups, in_groups, kind)
     return diagonal_centre_mask(k, c, out_groups, in_groups)
 
 
@@ -507,7 +512,7 @@ def import_official(
         others = [n for n in PAPER_EXPERIMENTS if n.endswith(official.kind)]
         raise CheckpointError(
             f"checkpoint {path} is from a {official.kind} run, and experiment {experiment} is a "
-            f"{target.kind} model; use --experiment {' or '.join(others)}"
+            f"{target.kind} model; use one of --experiment {', '.join(others)}"
         )
     if ema:
         official = dataclasses.replace(official, state=with_ema(official))
