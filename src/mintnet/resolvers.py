@@ -1,15 +1,18 @@
-"""The ``mintnet.*`` OmegaConf resolvers used in ``conf/``; importing :mod:`mintnet.train` or
-:mod:`mintnet.eval` registers them.
+"""The ``mintnet.*`` OmegaConf resolvers used in ``conf/``. Importing this module registers them,
+and so does importing :mod:`mintnet` (any of its modules) once OmegaConf is imported.
 
 * ``${mintnet.if_exists:PATH}``: ``PATH`` if that file exists, else null. A requeued Slurm job
   resumes with ``'ckpt_path=${mintnet.if_exists:${paths.output_dir}/checkpoints/last.ckpt}'``.
+* ``${mintnet.cpus_at_most:N}``: ``N``, or fewer if this process may run on fewer CPUs (at least
+  1). The data configs ask for ``${mintnet.cpus_at_most:4}`` data-loader workers.
 """
 
+import os
 from pathlib import Path
 
 from omegaconf import OmegaConf
 
-__all__ = ["if_exists", "register"]
+__all__ = ["available_cpus", "cpus_at_most", "if_exists", "register"]
 
 
 def if_exists(path: str) -> str | None:
@@ -17,9 +20,27 @@ def if_exists(path: str) -> str | None:
     return path if Path(path).is_file() else None
 
 
+def available_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask where the OS has one), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # no affinity masks (macOS, Windows)
+        return max(1, os.cpu_count() or 1)
+
+
+def cpus_at_most(limit: int | str) -> int:
+    """``min(limit, available_cpus())`` (the ``mintnet.cpus_at_most`` resolver); ``limit`` >= 0,
+    and 0 stays 0 (no worker processes)."""
+    limit = int(limit)
+    if limit < 0:
+        raise ValueError(f"mintnet.cpus_at_most needs a limit >= 0, got {limit}")
+    return min(limit, available_cpus())
+
+
 def register() -> None:
     """Register every ``mintnet.*`` resolver (again, if already registered)."""
     OmegaConf.register_new_resolver("mintnet.if_exists", if_exists, replace=True)
+    OmegaConf.register_new_resolver("mintnet.cpus_at_most", cpus_at_most, replace=True)
 
 
 register()
