@@ -7,7 +7,7 @@ STAMP := $(VENV)/.stamp-install
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-fast train eval bench bench-gpu gpu-check docs docs-serve lint format clean
+.PHONY: help install test test-fast train eval results bench bench-gpu gpu-check docs docs-serve lint format clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
