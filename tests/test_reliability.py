@@ -2,7 +2,6 @@
 
 import subprocess
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -194,58 +193,7 @@ def test_resume_equals_uninterrupted_training(compose_cfg, tmp_path, callbacks):
     assert read_checkpoint(runs["whole"])["global_step"] == resumed_step >= 8
 
 
-# 5. pre-emption and atomic writes ----------------------------------------------------------------
-@pytest.mark.slow
-def test_sigterm_saves_a_checkpoint_that_resumes(tmp_path):
-    out = tmp_path / "run"
-    args = [
-        sys.executable,
-        "-m",
-        "mintnet.train",
-        "logger=none",
-        "trainer.max_epochs=1000",
-        f"paths.output_dir={out}",
-        "hydra.run.dir=" + str(out),
-        "callbacks.progress_bar=null",
-        "model.net.n_layers=2",
-        "model.net.hidden_groups=2",
-        "test=false",
-    ]
-    proc = subprocess.Popen(
-        args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    deadline = time.time() + 240
-    while not (out / "checkpoints" / "last.ckpt").exists() and time.time() < deadline:
-        time.sleep(0.5)
-    proc.terminate()  # SIGTERM
-    _, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 143, stderr[-2000:]
-    saved = out / "checkpoints" / "last.ckpt"  # overwritten with the state at the SIGTERM
-    assert f"resume with ckpt_path={saved}" in stderr
-    step = read_checkpoint(saved)["global_step"]
-    assert step > 0
-    resumed = subprocess.run(
-        args[:4]
-        + [
-            "trainer.max_epochs=1000",
-            f"+trainer.max_steps={step + 2}",
-            f"ckpt_path={saved}",
-            f"paths.output_dir={tmp_path / 'resumed'}",
-            f"hydra.run.dir={tmp_path / 'resumed'}",
-        ]
-        + args[6:],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert (
-        read_checkpoint(tmp_path / "resumed" / "checkpoints" / "last.ckpt")["global_step"]
-        == step + 2
-    )
-
-
+# 5. atomic writes (pre-emption at any step: tests/test_resume.py) ----------------------------------------------------------------
 def test_a_crash_mid_write_leaves_the_previous_checkpoint_intact(tmp_path, monkeypatch):
     path = tmp_path / "last.ckpt"
     io = AtomicCheckpointIO()

@@ -79,7 +79,60 @@ def test_train_order_depends_only_on_seed_and_epoch():
     resumed.set_epoch(3)
     assert list(sampler) == list(resumed)  # a resumed run sees the same order
     sampler.set_epoch(4)
-    assert list(sampler) != list(resumed) and sorted(sampler) == list(range(len(sampler)))
+    order = list(sampler)
+    assert order != list(resumed) and sorted(i for i, _ in order) == list(range(len(sampler)))
+    seeds = [seed for _, seed in order]
+    assert len(set(seeds)) == len(seeds)  # every sample augmented with its own random stream
+    assert not set(seeds) & {seed for _, seed in resumed}  # and other streams in another epoch
+
+
+def test_sampler_state_continues_the_epoch_where_it_stopped():
+    sampler = EpochShuffleSampler(range(50), seed=2)
+    sampler.set_epoch(7)
+    whole = list(sampler)
+    it = iter(sampler)
+    head = [next(it) for _ in range(13)]
+    state = sampler.state_dict()
+    assert state == {"epoch": 7, "yielded": 13}
+
+    restored = EpochShuffleSampler(range(50), seed=2)  # a new process: epoch 0 until restored
+    restored.load_state_dict(state)
+    assert head + list(restored) == whole
+    assert list(restored) == whole  # only the first iteration after a restore is shortened
+
+
+def test_ranks_share_the_epoch_order_and_split_it():
+    ranks = [EpochShuffleSampler(range(11), seed=1, num_replicas=2, rank=r) for r in (0, 1)]
+    for sampler in ranks:
+        sampler.set_epoch(2)
+    shards = [[i for i, _ in sampler] for sampler in ranks]
+    assert len(shards[0]) == len(shards[1]) == 6  # padded to an equal count
+    assert set(shards[0]) | set(shards[1]) == set(range(11))
+
+
+@pytest.mark.parametrize("augment", [["hflip"], ["random_crop"]])
+def test_augmented_batches_do_not_depend_on_worker_processes(augment):
+    """Each sample's augmentation draws from its own seeded stream: the same batches with and
+    without workers, and after a restore in the middle of an epoch."""
+    batches = {}
+    for workers in (0, 2):
+        dm = DigitsDataModule(batch_size=32, seed=4, augment=augment, num_workers=workers)
+        loader = dm.train_dataloader()
+        loader.sampler.set_epoch(1)
+        batches[workers] = [x for x, _ in loader]
+    assert all(torch.equal(a, b) for a, b in zip(batches[0], batches[2], strict=True))
+
+    dm = DigitsDataModule(batch_size=32, seed=4, augment=augment, num_workers=2)
+    loader = dm.train_dataloader()
+    loader.sampler.set_epoch(1)
+    it = iter(loader)
+    head = [next(it)[0] for _ in range(5)]
+    state = loader.state_dict()
+    fresh = DigitsDataModule(batch_size=32, seed=4, augment=augment, num_workers=2)
+    resumed = fresh.train_dataloader()
+    resumed.load_state_dict(state)
+    tail = [x for x, _ in resumed]
+    assert all(torch.equal(a, b) for a, b in zip(head + tail, batches[0], strict=True))
 
 
 def test_setup_runs_once_and_repr_shows_the_settings():

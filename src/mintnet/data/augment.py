@@ -19,7 +19,9 @@ class Augmentation:
 
     ``hflip`` mirrors the image left-right with probability 0.5. ``random_crop`` zero-pads
     ``crop_padding`` pixels on every side, then crops a uniformly placed window of the original
-    size. Zero is grey level 0, so augmented values stay on the quantisation grid.
+    size. Zero is grey level 0, so augmented values stay on the quantisation grid. The random
+    draws come from ``generator`` when one is given (the training data gives each sample its own,
+    seeded by :func:`mintnet.data.sampler.sample_seed`), else from torch's global generator.
 
     Arguments:
         names: a subset of :data:`AUGMENTATIONS`.
@@ -39,15 +41,15 @@ class Augmentation:
         self.random_crop = "random_crop" in names
         self.crop_padding = crop_padding
 
-    def __call__(self, x: Tensor) -> Tensor:
+    def __call__(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """Augment one image ``x`` of shape ``(C, H, W)``; returns the same shape."""
-        if self.hflip and torch.rand(()) < FLIP_PROBABILITY:
+        if self.hflip and torch.rand((), generator=generator) < FLIP_PROBABILITY:
             x = x.flip(-1)
         if self.random_crop:
             p = self.crop_padding
             h, w = x.shape[-2:]
             padded = F.pad(x, (p, p, p, p))  # (C, H + 2p, W + 2p)
-            top, left = torch.randint(0, 2 * p + 1, (2,)).tolist()
+            top, left = torch.randint(0, 2 * p + 1, (2,), generator=generator).tolist()
             x = padded[:, top : top + h, left : left + w]
         return x
 

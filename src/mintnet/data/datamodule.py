@@ -1,5 +1,6 @@
 """The base LightningDataModule shared by every dataset: validation, splits, loaders."""
 
+import warnings
 from collections.abc import Sequence
 from typing import ClassVar
 
@@ -7,6 +8,7 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
+from torchdata.stateful_dataloader import StatefulDataLoader
 
 from mintnet.data.augment import Augmentation
 from mintnet.data.dataset import ImageArrayDataset, LabelledImages, split_indices
@@ -14,6 +16,10 @@ from mintnet.data.sampler import EpochShuffleSampler
 from mintnet.data.validate import fraction_size, require_fraction, require_int
 
 __all__ = ["ImageDataModule", "Split"]
+
+# torchdata's StatefulDataLoader calls a deprecated torch function on every construction; the
+# warning is about torchdata's code, not the user's, and would repeat for every loader
+warnings.filterwarnings("ignore", message="'set_vital' is deprecated", category=UserWarning)
 
 SPLITS = ("train", "val", "test")
 
@@ -119,10 +125,14 @@ class ImageDataModule(pl.LightningDataModule):
         return self._loader("test", shuffle=False)
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        """The training loader is a ``StatefulDataLoader``: Lightning saves its position inside the
+        epoch in every checkpoint and restores it on resume, so a run stopped at any step goes on
+        with the next batch. Evaluation loaders always start from their first batch."""
         if not self.datasets:
             self.setup()
         dataset = self.datasets[split]
-        return DataLoader(
+        loader = StatefulDataLoader if shuffle else DataLoader
+        return loader(
             dataset,
             batch_size=self.batch_size,
             sampler=EpochShuffleSampler(dataset, self.seed) if shuffle else None,

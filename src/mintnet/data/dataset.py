@@ -1,7 +1,7 @@
 """Quantised images held in memory as integers, served as float tensors on the grid k/(n_bins-1)."""
 
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import numpy as np
 import torch
@@ -25,11 +25,20 @@ class LabelledImages(NamedTuple):
         return len(self.labels)
 
 
+class Transform(Protocol):
+    """An image transform with its own source of randomness, e.g. :class:`Augmentation`."""
+
+    def __call__(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor: ...
+
+
 class ImageArrayDataset(Dataset[tuple[Tensor, int]]):
     """One split: the rows ``indices`` of ``data`` (all rows when ``None``).
 
     Item ``i`` is ``(x, y)``: ``x`` float32 ``(C, H, W)`` equal to ``level / (n_bins - 1)``, then
-    passed through ``transform`` if given; ``y`` the int label.
+    passed through ``transform`` if given; ``y`` the int label. The key may also be a pair
+    ``(i, seed)``, as :class:`~mintnet.data.sampler.EpochShuffleSampler` yields: ``transform`` then
+    draws its randomness from a generator seeded with ``seed``, so the item does not depend on
+    which process loads it or on what that process loaded before.
     """
 
     def __init__(
@@ -37,7 +46,7 @@ class ImageArrayDataset(Dataset[tuple[Tensor, int]]):
         data: LabelledImages,
         n_bins: int,
         indices: np.ndarray | None = None,
-        transform: Callable[[Tensor], Tensor] | None = None,
+        transform: Transform | Callable[[Tensor], Tensor] | None = None,
     ) -> None:
         self.data = data
         self.scale = float(n_bins - 1)
@@ -47,12 +56,16 @@ class ImageArrayDataset(Dataset[tuple[Tensor, int]]):
     def __len__(self) -> int:
         return len(self.indices)
 
-    def __getitem__(self, i: int) -> tuple[Tensor, int]:
+    def __getitem__(self, key: int | tuple[int, int]) -> tuple[Tensor, int]:
+        i, seed = key if isinstance(key, tuple) else (key, None)
         row = int(self.indices[i])
         # np.array copies, so a read-only memory map is never handed to torch
         x = torch.from_numpy(np.array(self.data.images[row], dtype=np.float32)) / self.scale
         if self.transform is not None:
-            x = self.transform(x)
+            if seed is None:
+                x = self.transform(x)
+            else:
+                x = self.transform(x, torch.Generator().manual_seed(seed))
         return x, int(self.data.labels[row])
 
 

@@ -1,28 +1,84 @@
-"""A shuffling sampler whose order depends only on (seed, epoch), so a resumed run sees the same
-batches as an uninterrupted one."""
+"""The training order: a shuffle that depends only on ``(seed, epoch, rank)``, and a random seed
+per sample for its augmentation, so a run resumed at any step sees the same batches and the same
+augmented images as an uninterrupted one, whatever the number of data-loader workers."""
 
+import itertools
 from collections.abc import Iterator, Sized
+from typing import Any
 
 import torch
-from torch.utils.data import Sampler
+from torch.utils.data import DistributedSampler
 
-__all__ = ["EpochShuffleSampler"]
+__all__ = ["EpochShuffleSampler", "sample_seed"]
+
+_SEED_MODULUS = 2**63 - 1
 
 
-class EpochShuffleSampler(Sampler[int]):
-    """A random permutation of ``range(len(data))`` drawn from a generator seeded with
-    ``seed * 1_000_003 + epoch``. Lightning calls :meth:`set_epoch` at the start of every epoch,
-    also after resuming from a checkpoint."""
+def sample_seed(seed: int, epoch: int, index: int) -> int:
+    """The seed of the random augmentation of sample ``index`` in ``epoch``: a fixed function of
+    its arguments (a different one for every sample and epoch), in ``[0, 2**63 - 1)``."""
+    return ((seed * 1_000_003 + epoch) * 2_147_483_647 + index) % _SEED_MODULUS
 
-    def __init__(self, data: Sized, seed: int = 0) -> None:
-        self.data, self.seed, self.epoch = data, seed, 0
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+class EpochShuffleSampler(DistributedSampler):
+    """Shuffled training order that yields ``(index, sample_seed(seed, epoch, index))`` pairs.
 
-    def __iter__(self) -> Iterator[int]:
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        return iter(torch.randperm(len(self.data), generator=generator).tolist())
+    The order is torch's ``DistributedSampler`` with ``shuffle=True``: a permutation of
+    ``range(len(data))`` drawn from a generator seeded with ``seed + epoch``, padded to a multiple
+    of the number of ranks and dealt out ``rank, rank + num_replicas, ...``. With one process
+    (the default when no process group is running) that is the whole permutation. Lightning calls
+    :meth:`set_epoch` at the start of every epoch, also after resuming, and leaves a
+    ``DistributedSampler`` in place under DDP instead of wrapping it, so every rank shuffles the
+    same way and keeps its own shard.
 
-    def __len__(self) -> int:
-        return len(self.data)
+    The sampler is stateful: :meth:`state_dict` holds the epoch and how many indices of it were
+    handed out, and a ``StatefulDataLoader`` (which Lightning saves in every checkpoint) restores
+    it through :meth:`load_state_dict`, so the next iteration continues the same epoch's order
+    from that position.
+
+    The second element of each pair seeds the sample's augmentation
+    (:class:`~mintnet.data.ImageArrayDataset` reads it): augmentations then draw from no process's
+    global random state, so they are the same in the main process and in any worker, and a
+    data loader fast-forwarded to a position inside an epoch reproduces them exactly.
+
+    Arguments:
+        data: the dataset (only its length is used).
+        seed: seed of the order and of the augmentations.
+        num_replicas: number of ranks; ``None`` takes the running process group's, else 1.
+        rank: this process's rank; ``None`` takes the running process group's, else 0.
+    """
+
+    def __init__(
+        self,
+        data: Sized,
+        seed: int = 0,
+        num_replicas: int | None = None,
+        rank: int | None = None,
+    ) -> None:
+        distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
+        if num_replicas is None:
+            num_replicas = torch.distributed.get_world_size() if distributed else 1
+        if rank is None:
+            rank = torch.distributed.get_rank() if distributed else 0
+        super().__init__(data, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed)
+        self.yielded = 0  # indices of the current epoch handed out so far
+        self._resume_at: int | None = None
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:  # type: ignore[override]
+        # A generator: the order is drawn at the first next(), after Lightning's set_epoch.
+        start, self._resume_at = self._resume_at or 0, None
+        self.yielded = start
+        epoch = self.epoch
+        for index in itertools.islice(super().__iter__(), start, None):
+            self.yielded += 1
+            yield index, sample_seed(self.seed, epoch, index)
+
+    def state_dict(self) -> dict[str, int]:
+        """``{"epoch", "yielded"}``: where in which epoch's order the iteration stands."""
+        return {"epoch": self.epoch, "yielded": self.yielded}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Make the next iteration continue epoch ``state["epoch"]`` after ``state["yielded"]``
+        indices."""
+        self.set_epoch(int(state["epoch"]))
+        self._resume_at = int(state["yielded"])

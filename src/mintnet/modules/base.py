@@ -3,9 +3,11 @@
 from typing import Any
 
 import pytorch_lightning as pl
-import torch
+from pytorch_lightning.loggers import WandbLogger
+from pytorch_lightning.utilities import rank_zero_warn
 from torch import Tensor
 
+from mintnet import random_state
 from mintnet.modules.optim import OptimizerFactory, SchedulerFactory, build_optimizers
 
 __all__ = ["CHECKPOINT_KEY", "ConfiguredModule"]
@@ -32,7 +34,8 @@ class ConfiguredModule(pl.LightningModule):
         self.optimizer, self.scheduler = optimizer, scheduler
         self.scheduler_interval = scheduler_interval
         self.model_config: dict[str, Any] | None = None
-        self._resumed_rng: torch.Tensor | None = None
+        self._resumed_rng: dict[str, Any] | None = None
+        self._data_position_missing: int | None = None
 
     # Subclasses define ``_step(batch, stage) -> loss``, a per-stage metric ``val_<name>`` and a
     # ``val_best`` Min/MaxMetric tracking it, logged as ``best_key``.
@@ -63,22 +66,51 @@ class ConfiguredModule(pl.LightningModule):
         )
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        # The torch RNG drives dequantisation noise and augmentation: saving it lets a resumed
-        # run continue with the same random numbers as an uninterrupted one.
+        # The random streams drive the dequantisation noise (and anything else random in a
+        # step): saving them lets a resumed run continue with the random numbers an uninterrupted
+        # one would have drawn. The data order and augmentations are the data loader's (its
+        # position is in the checkpoint's loop state, see mintnet.data.sampler).
         checkpoint[CHECKPOINT_KEY] = {
             "model": self.model_config,
-            "torch_rng": torch.get_rng_state(),
+            "random_state": random_state.capture(),
         }
+        for logger in self.trainer.loggers if self._trainer is not None else []:
+            if isinstance(logger, WandbLogger):  # a resumed run continues the same W&B run
+                checkpoint[CHECKPOINT_KEY]["wandb_id"] = logger.version
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         entry = checkpoint.get(CHECKPOINT_KEY) or {}
         resuming = self._trainer is not None and self._trainer.state.fn == "fit"
-        if resuming and entry.get("torch_rng") is not None:
-            self._resumed_rng = entry["torch_rng"]  # applied once the sanity check has run
+        if resuming:
+            if entry.get("random_state") is not None:
+                self._resumed_rng = entry["random_state"]  # applied once the sanity check has run
+            elif entry.get("torch_rng") is not None:  # written before the other streams were kept
+                self._resumed_rng = {"torch": entry["torch_rng"]}
+            self._data_position_missing = _saved_mid_epoch_without_loader_state(checkpoint)
         if entry.get("model") is not None:
             self.model_config = entry["model"]
 
     def on_train_start(self) -> None:
         if self._resumed_rng is not None:
-            torch.set_rng_state(self._resumed_rng)
+            random_state.restore(self._resumed_rng)
             self._resumed_rng = None
+        batch = self._data_position_missing
+        if batch is not None and 0 < batch < self.trainer.num_training_batches:
+            rank_zero_warn(
+                f"the checkpoint was saved after batch {batch} of epoch "
+                f"{self.trainer.current_epoch} without the data loader's position (it was written "
+                "by an older mintnet): the data order of this epoch restarts from its first "
+                "batch, so the resumed run is not an exact continuation; later epochs are as "
+                "usual"
+            )
+        self._data_position_missing = None
+
+
+def _saved_mid_epoch_without_loader_state(checkpoint: dict[str, Any]) -> int | None:
+    """The number of batches of its epoch done when ``checkpoint`` was saved, if its fit loop
+    state lacks the training data loader's position (``combined_loader``); else ``None``."""
+    fit_loop = (checkpoint.get("loops") or {}).get("fit_loop") or {}
+    if (fit_loop.get("state_dict") or {}).get("combined_loader"):
+        return None
+    progress = fit_loop.get("epoch_loop.batch_progress") or {}
+    return (progress.get("current") or {}).get("completed")
