@@ -1,6 +1,12 @@
 """Hydra multiruns: basic sweeper with DDP jobs grouped in W&B, Optuna, submitit's local launcher."""
 
+import csv
 import json
+import math
+import os
+import subprocess
+import sys
+import time
 
 import pytest
 import yaml
@@ -10,7 +16,7 @@ from omegaconf import OmegaConf
 import mintnet.resolvers  # noqa: F401  (registers mintnet.if_exists)
 from mintnet.sweeps import record_sweep, sweep_info
 from tests.conftest import CONF_DIR
-from tests.test_ddp import TINY_DENSITY, logged, run_train
+from tests.test_ddp import ROOT, TINY_DENSITY, logged, run_train
 from tests.wandb_records import read_records, run_contents
 
 FAST = [
@@ -120,3 +126,125 @@ def test_submitit_local_launcher_runs_each_job_as_a_ddp_run(tmp_path):
         assert (sweep / job / "checkpoints" / "last.ckpt").is_file()
         assert "test/bpd" in logged(sweep / job)
         assert sorted(p.name for p in (sweep / job).glob("*.log")) == ["train.log"]
+
+
+# failure isolation ------------------------------------------------------------------------------
+def sweep_cli(args: list[str], cwd, **env: str) -> subprocess.CompletedProcess:
+    """``python -m mintnet.train ARGS`` in ``cwd``, whatever its exit status."""
+    return subprocess.run(
+        [sys.executable, "-m", "mintnet.train", *args],
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "WANDB_SILENT": "true", **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def summary_csv(sweep) -> list[dict[str, str]]:
+    with (sweep / "summary.csv").open() as f:
+        return list(csv.DictReader(f))
+
+
+GUARD = ["callbacks.non_finite_guard.max_consecutive=2", "trainer.limit_train_batches=4"]
+DIVERGES = [*GUARD, "model.optimizer.lr=1e12,1e-3"]
+
+
+@pytest.mark.slow
+def test_a_diverging_job_is_recorded_and_the_sweep_goes_on(tmp_path, wandb_offline):
+    sweep = tmp_path / "sweep"
+    run = sweep_cli(
+        ["-m", "logger=wandb", f"hydra.sweep.dir={sweep}", *FAST, *DIVERGES, *TINY_DENSITY],
+        tmp_path,
+    )
+    assert run.returncode == 1, run.stderr[-3000:]
+    assert "mintnet-train: 1 job(s) failed: 0" in run.stderr
+
+    rows = summary_csv(sweep)
+    assert [r["status"] for r in rows] == ["failed", "ok"]
+    assert "NaN/Inf loss" in rows[0]["reason"] and rows[0]["val/bpd_best"] == ""
+    assert float(rows[1]["val/bpd_best"]) > 0 and rows[1]["run_folder"] == str(sweep / "1")
+    table = run.stdout[run.stdout.index("swept overrides") :]
+    assert "model.optimizer.lr=1000000000000.0  failed: 2 consecutive" in table
+    assert "model.optimizer.lr=0.001" in table and " ok " in table
+    assert "job failed: 2 consecutive training steps" in (sweep / "0" / "train.log").read_text()
+
+    runs = {}
+    for job in ("0", "1"):
+        (run_file,) = (sweep / job).glob("wandb/offline-run-*/run-*.wandb")
+        records = read_records(run_file)
+        (exit_record,) = [r.exit for r in records if r.WhichOneof("record_type") == "exit"]
+        (run_record,) = [r.run for r in records if r.WhichOneof("record_type") == "run"]
+        summaries = {
+            r.metric.name: r.metric.summary
+            for r in records
+            if r.WhichOneof("record_type") == "metric" and r.metric.name
+        }
+        assert summaries["val/bpd"].min and summaries["val/bpd_best"].min  # best, not last
+        runs[job] = (run_record.run_id, exit_record.exit_code, run_contents(run_file)["metrics"])
+    assert runs["0"][0] != runs["1"][0]  # two runs: job 1 did not log into job 0's
+    assert runs["0"][1] == 1 and runs["1"][1] == 0  # the dashboard marks job 0 failed
+    assert "test/bpd" in runs["1"][2] and "test/bpd" not in runs["0"][2]
+
+
+@pytest.mark.slow
+def test_a_bad_value_in_one_arm_is_recorded_and_the_sweep_goes_on(tmp_path):
+    sweep = tmp_path / "sweep"
+    args = ["-m", "data.batch_size=0,64", "logger=csv", f"hydra.sweep.dir={sweep}"]
+    run = sweep_cli(args + FAST + TINY_DENSITY, tmp_path)
+    assert run.returncode == 1, run.stderr[-3000:]
+    rows = summary_csv(sweep)
+    assert [r["status"] for r in rows] == ["failed", "ok"]
+    assert rows[0]["reason"] == "data.batch_size=0 is invalid: expected an integer >= 1"
+    assert "test/bpd" in logged(sweep / "1")
+
+
+@pytest.mark.slow
+def test_an_optuna_study_survives_a_diverging_trial_and_a_killed_sweep(tmp_path):
+    """TPE with seed 0 picks lr 1e-3, 1e12, 1e-3: trial 1 diverges and scores inf, the search
+    goes on; the sweep is killed once trial 1 is recorded, and the same command resumes the
+    study from <sweep dir>/optuna.db until 3 trials have finished."""
+    sweep = tmp_path / "optuna"
+    args = [
+        "-m",
+        "hparams_search=density_optuna",
+        "hydra.sweeper.params=null",
+        "model.optimizer.lr=choice(1e12,1e-3)",
+        "hydra.sweeper.n_trials=3",
+        "logger=csv",
+        f"hydra.sweep.dir={sweep}",
+        *FAST,
+        *GUARD,
+    ]
+    command = [sys.executable, "-m", "mintnet.train", *args]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    first = subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 240
+    while not (sweep / "1" / "job_status.json").exists() and first.poll() is None:
+        assert time.monotonic() < deadline, "trial 1 did not finish"
+        time.sleep(0.1)
+    first.kill()
+    first.wait()
+    before = {p.parent.name: p.stat().st_mtime_ns for p in sweep.glob("*/job_status.json")}
+    assert {"0", "1"} <= before.keys()
+
+    run = sweep_cli(args, tmp_path)
+    assert "Resuming study 'density'" in run.stdout + run.stderr
+    import optuna
+
+    study = optuna.load_study(study_name="density", storage=f"sqlite:///{sweep / 'optuna.db'}")
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(complete) == 3
+    assert [t.value for t in complete[:2]][1] == math.inf  # the diverged trial, recorded
+    assert math.isfinite(complete[2].value)
+    for job, mtime in before.items():  # finished trials were not redone or overwritten
+        assert (sweep / job / "job_status.json").stat().st_mtime_ns == mtime
+    results = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
+    assert results["best_value"] == min(t.value for t in complete)
+    assert run.returncode == 1  # one trial failed (it diverged)
+    rows = summary_csv(sweep)
+    assert sum(r["status"] == "ok" for r in rows) == 2 and len({r["job"] for r in rows}) == len(
+        rows
+    )

@@ -22,7 +22,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     datamodule.check()
     model = load_module(cfg.ckpt_path)
     fill_from_data(OmegaConf.create(model.model_config), datamodule)  # refuses a mismatch
-    loggers = instantiate_group(cfg.get("logger"))
+    loggers = instantiate_group(cfg.get("logger"), "logger")
     trainer = hydra.utils.instantiate(cfg.trainer, logger=loggers or False, callbacks=[])
     if cfg.get("seed") is not None:  # seeded last, as mintnet-train does before its test
         pl.seed_everything(cfg.seed, workers=True)

@@ -5,6 +5,11 @@ and so does importing :mod:`mintnet` (any of its modules) once OmegaConf is impo
   resumes with ``'ckpt_path=${mintnet.if_exists:${paths.output_dir}/checkpoints/last.ckpt}'``.
 * ``${mintnet.cpus_at_most:N}``: ``N``, or fewer if this process may run on fewer CPUs (at least
   1). The data configs ask for ``${mintnet.cpus_at_most:4}`` data-loader workers.
+* ``${mintnet.sqlite:PATH}``: the SQLAlchemy URL ``sqlite:///<absolute PATH>``, its folder
+  created. The Optuna searches keep their study in ``${mintnet.sqlite:${hydra.sweep.dir}/optuna.db}``.
+* ``${mintnet.wandb_offline:}``: true unless the ``WANDB_MODE`` environment variable asks for
+  another mode (``online``, ``disabled``): W&B logs offline by default, online after
+  ``export WANDB_MODE=online``.
 """
 
 import os
@@ -12,7 +17,14 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-__all__ = ["available_cpus", "cpus_at_most", "if_exists", "register"]
+__all__ = [
+    "available_cpus",
+    "cpus_at_most",
+    "if_exists",
+    "register",
+    "sqlite_url",
+    "wandb_offline",
+]
 
 
 def if_exists(path: str) -> str | None:
@@ -37,10 +49,26 @@ def cpus_at_most(limit: int | str) -> int:
     return min(limit, available_cpus())
 
 
+def sqlite_url(path: str) -> str:
+    """``sqlite:///<absolute path>`` for a database file, its folder created (the
+    ``mintnet.sqlite`` resolver)."""
+    file = Path(path).expanduser().resolve()
+    file.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{file}"
+
+
+def wandb_offline() -> bool:
+    """Whether W&B logs offline: unless ``WANDB_MODE`` names another mode (the
+    ``mintnet.wandb_offline`` resolver)."""
+    return os.environ.get("WANDB_MODE", "offline").strip().lower() in ("offline", "dryrun", "")
+
+
 def register() -> None:
     """Register every ``mintnet.*`` resolver (again, if already registered)."""
     OmegaConf.register_new_resolver("mintnet.if_exists", if_exists, replace=True)
     OmegaConf.register_new_resolver("mintnet.cpus_at_most", cpus_at_most, replace=True)
+    OmegaConf.register_new_resolver("mintnet.sqlite", sqlite_url, replace=True)
+    OmegaConf.register_new_resolver("mintnet.wandb_offline", wandb_offline, replace=True)
 
 
 register()

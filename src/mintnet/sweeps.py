@@ -1,19 +1,56 @@
-"""Where a run sits in a Hydra multirun, recorded in its config so dashboards can group a sweep.
+"""The jobs of a Hydra multirun: grouped on the dashboard, isolated from each other's failures,
+and summarised at the end.
 
 Every job of one ``python -m mintnet.train -m ...`` (basic sweeper, Optuna, or a submitit
 launcher) shares ``hydra.sweep.dir``; :func:`record_sweep` turns it into a W&B group, so the
 sweep's runs appear together, and logs the job's overrides next to the resolved config, so the
 swept values are config columns.
+
+A job that fails (a config error in one arm of the sweep, missing data, a diverged run, any
+exception) does not end the sweep: ``mintnet.train`` logs the error with its traceback to the
+job's ``train.log``, finishes its W&B run with a non-zero exit code, records the outcome in the
+job's folder (:func:`record_job`, ``job_status.json``) and returns the worst value for the
+sweep's direction (:func:`worst_value`) so that a sweeper such as Optuna records the trial and
+goes on. When the multirun ends, :class:`SweepSummary` prints one table of all jobs, writes it to
+``<sweep dir>/summary.csv``, and makes ``mintnet-train`` exit non-zero if any job failed.
 """
 
+import csv
+import json
+import logging
+import math
 from pathlib import Path
 from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-__all__ = ["record_sweep", "sweep_info"]
+__all__ = [
+    "JOB_STATUS_FILE",
+    "SUMMARY_FILE",
+    "SweepSummary",
+    "failed_jobs",
+    "record_job",
+    "record_sweep",
+    "summary_rows",
+    "sweep_info",
+    "swept_overrides",
+    "worst_value",
+]
+
+log = logging.getLogger(__name__)
+
+JOB_STATUS_FILE = "job_status.json"
+"""A job's outcome, in its folder: ``{"job", "overrides", "status", "reason", "metric",
+"value", "dir"}``."""
+
+SUMMARY_FILE = "summary.csv"
+"""The table of all jobs, in the sweep folder."""
+
+failed_jobs: list[int] = []
+"""Job numbers that failed in the multirun this process last ran (read by ``mintnet-train``)."""
 
 
 def sweep_info(task_name: str) -> dict[str, Any] | None:
@@ -52,3 +89,121 @@ def record_sweep(cfg: DictConfig) -> None:
                 wandb.group = info["group"]
             if wandb.get("name") is None:
                 wandb.name = f"{info['group']}/{info['job']}"
+
+
+def worst_value(mode: str) -> float:
+    """The value a failed job returns to a sweeper: ``inf`` when minimising, ``-inf`` when
+    maximising, so it ranks below every real result."""
+    if mode not in ("min", "max"):
+        raise ValueError(f"monitor.mode must be 'min' or 'max', got {mode!r}")
+    return math.inf if mode == "min" else -math.inf
+
+
+def record_job(
+    cfg: DictConfig, status: str, reason: str = "", value: float | None = None
+) -> Path | None:
+    """Write ``job_status.json`` in the current multirun job's folder (nothing outside a
+    multirun); returns its path."""
+    info = sweep_info(cfg.get("task_name", "run"))
+    if info is None:
+        return None
+    folder = Path(HydraConfig.get().runtime.output_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    record = {
+        "job": info["job"],
+        "overrides": info["overrides"],
+        "status": status,
+        "reason": reason,
+        "metric": OmegaConf.select(cfg, "monitor.objective", default=None),
+        "value": value if value is None or math.isfinite(value) else None,
+        "dir": str(folder),
+    }
+    path = folder / JOB_STATUS_FILE
+    path.write_text(json.dumps(record, indent=1) + "\n")
+    return path
+
+
+def summary_rows(sweep_dir: str | Path) -> list[dict[str, Any]]:
+    """The outcome of every job under ``sweep_dir``, by job number: as recorded, or
+    ``interrupted`` for a job folder without a record (its process was killed)."""
+    rows = []
+    for folder in Path(sweep_dir).iterdir():
+        if not (folder.is_dir() and folder.name.isdigit() and (folder / ".hydra").is_dir()):
+            continue
+        try:
+            rows.append(json.loads((folder / JOB_STATUS_FILE).read_text()))
+            continue
+        except (OSError, ValueError):
+            pass
+        try:
+            overrides = (folder / ".hydra" / "overrides.yaml").read_text().splitlines()
+        except OSError:
+            overrides = []
+        rows.append(
+            {
+                "job": int(folder.name),
+                "overrides": [line.removeprefix("- ").strip() for line in overrides],
+                "status": "interrupted",
+                "reason": "the job's process ended before it finished",
+                "metric": None,
+                "value": None,
+                "dir": str(folder),
+            }
+        )
+    return sorted(rows, key=lambda row: int(row["job"]))
+
+
+def swept_overrides(rows: list[dict[str, Any]]) -> list[list[str]]:
+    """Each job's overrides without those shared by all jobs (all of them for a single job)."""
+    shared = set.intersection(*(set(row["overrides"]) for row in rows)) if len(rows) > 1 else set()
+    return [[o for o in row["overrides"] if o not in shared] for row in rows]
+
+
+def _format_table(rows: list[dict[str, Any]], metric: str) -> str:
+    header = ["job", "swept overrides", "status", metric, "run folder"]
+    lines = []
+    for row, overrides in zip(rows, swept_overrides(rows), strict=True):
+        status = row["status"] if row["status"] == "ok" else f"failed: {row['reason']}"
+        status = status if len(status) <= 100 else status[:99] + "…"  # whole in summary.csv
+        value = "-" if row["value"] is None else f"{row['value']:.6g}"
+        lines.append([str(row["job"]), " ".join(overrides), status, value, row["dir"]])
+    widths = [max(len(r[i]) for r in [header, *lines]) for i in range(len(header) - 1)]
+    return "\n".join(
+        "  ".join([*(cell.ljust(w) for cell, w in zip(r[:-1], widths, strict=True)), r[-1]])
+        for r in [header, *lines]
+    )
+
+
+class SweepSummary(Callback):
+    """Hydra callback (``hydra.callbacks`` in ``conf/train.yaml``): at the end of a multirun,
+    print the table of its jobs (job, overrides, status, the value returned to the sweeper, run
+    folder), write it to ``<sweep dir>/summary.csv``, and note the failed jobs in
+    :data:`failed_jobs` so that ``mintnet-train`` exits non-zero."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        failed_jobs.clear()
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        rows = summary_rows(sweep_dir)
+        if not rows:
+            return
+        metric = next((r["metric"] for r in rows if r.get("metric")), "value")
+        with (sweep_dir / SUMMARY_FILE).open("w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["job", "overrides", "status", "reason", metric, "run_folder"])
+            for row in rows:
+                writer.writerow(
+                    [
+                        row["job"],
+                        " ".join(row["overrides"]),
+                        row["status"],
+                        row["reason"],
+                        "" if row["value"] is None else row["value"],
+                        row["dir"],
+                    ]
+                )
+        failed_jobs[:] = [int(r["job"]) for r in rows if r["status"] != "ok"]
+        print(f"\nsweep {sweep_dir}: {len(rows)} jobs, {len(failed_jobs)} failed ({metric})")
+        print(_format_table(rows, metric))
+        print(f"table: {sweep_dir / SUMMARY_FILE}", flush=True)

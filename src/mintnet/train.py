@@ -1,6 +1,13 @@
-"""Train a model from the Hydra config: ``python -m mintnet.train`` (or ``mintnet-train``)."""
+"""Train a model from the Hydra config: ``python -m mintnet.train`` (or ``mintnet-train``).
+
+One run (``python -m mintnet.train [key=value ...]``) reports an expected error (a bad value,
+missing data, a diverged run, a bad checkpoint) as one line on stderr and exits 1, any other
+error with its traceback, and a SIGTERM with where the checkpoint is (exit 143). In a multirun
+(``-m``, ``hparams_search=...``) a failing job does not stop the sweep: see :mod:`mintnet.sweeps`.
+"""
 
 import logging
+import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,14 +17,15 @@ import hydra
 import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.utilities.exceptions import SIGTERMException
+from pytorch_lightning.utilities.exceptions import MisconfigurationException, SIGTERMException
 
+from mintnet import sweeps
 from mintnet.checkpoint import prepare_resume
 from mintnet.config import ConfigError, fill_from_data, validate
-from mintnet.errors import reported_errors
+from mintnet.dashboard import define_metrics, finish_run, prepare_wandb
+from mintnet.errors import EXPECTED_ERRORS, reported_errors
 from mintnet.pixel_baseline import independent_pixel_bpd
 from mintnet.resolvers import register as register_resolvers
-from mintnet.sweeps import record_sweep
 
 __all__ = ["RunResult", "main", "train"]
 
@@ -28,21 +36,27 @@ CONFIG_PATH = "conf"  # the package's configs (the repository's top-level conf/ 
 PREEMPTED_EXIT_CODE = 143  # 128 + SIGTERM, the shell's convention for a process ended by SIGTERM
 
 
-def instantiate(cfg: DictConfig, key: str, **kwargs: Any) -> Any:
+def instantiate(cfg: DictConfig, key: str, name: str | None = None, **kwargs: Any) -> Any:
     """``hydra.utils.instantiate(cfg[key])``, turning a constructor's refusal into a
-    :class:`ConfigError` that names the config key."""
+    :class:`ConfigError` that names the config key (``name``, default ``key``)."""
     try:
         return hydra.utils.instantiate(cfg[key], **kwargs)
     except hydra.errors.InstantiationException as error:
-        cause = error.__cause__ if isinstance(error.__cause__, ValueError | TypeError) else error
-        raise ConfigError(f"{key}: {cause}") from error
+        refusal = ValueError | TypeError | MisconfigurationException
+        cause = error.__cause__ if isinstance(error.__cause__, refusal) else error
+        raise ConfigError(f"{name or key}: {cause}") from error
 
 
-def instantiate_group(cfg: DictConfig | None) -> list[Any]:
-    """Instantiate every entry of a config group that has a ``_target_`` (callbacks, loggers)."""
+def instantiate_group(cfg: DictConfig | None, group: str = "") -> list[Any]:
+    """Instantiate every entry of a config group (``callbacks``, ``logger``) that has a
+    ``_target_``; errors name the entry as ``<group>.<key>``."""
     if not cfg:
         return []
-    return [instantiate(cfg, key) for key, c in cfg.items() if c and "_target_" in c]
+    return [
+        instantiate(cfg, key, f"{group}.{key}" if group else key)
+        for key, c in cfg.items()
+        if c and "_target_" in c
+    ]
 
 
 def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, pl.LightningModule, pl.Trainer]:
@@ -54,14 +68,16 @@ def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, pl.LightningModule, 
     log.info("Instantiating model <%s>", cfg.model._target_)
     model = instantiate(cfg, "model")
     model.model_config = OmegaConf.to_container(cfg.model, resolve=True)
-    record_sweep(cfg)  # in a multirun: cfg.sweep, and the W&B group shared by the sweep's runs
-    loggers = instantiate_group(cfg.get("logger"))
-    callbacks = instantiate_group(cfg.get("callbacks"))
+    sweeps.record_sweep(cfg)  # in a multirun: cfg.sweep, and the W&B group of the sweep's runs
+    prepare_wandb(cfg)  # the run's W&B id: the same across resumes
+    loggers = instantiate_group(cfg.get("logger"), "logger")
+    callbacks = instantiate_group(cfg.get("callbacks"), "callbacks")
     if not loggers:  # nothing to send learning rates to
         callbacks = [c for c in callbacks if not isinstance(c, pl.callbacks.LearningRateMonitor)]
     trainer = instantiate(cfg, "trainer", callbacks=callbacks, logger=loggers or False)
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    define_metrics(loggers, cfg.monitor)
     return datamodule, model, trainer
 
 
@@ -77,7 +93,24 @@ class RunResult:
 
 
 def train(cfg: DictConfig) -> RunResult:
-    """Fit, then test the best checkpoint; return the logged metrics (floats) and the files."""
+    """Fit, then test the best checkpoint; return the logged metrics (floats) and the files.
+
+    Errors are raised. Whatever happens, the W&B run (if one was opened) is finished, with exit
+    code 0 on success, 143 on SIGTERM and 1 on an error, so the dashboard shows how it ended.
+    """
+    exit_code = 1
+    try:
+        result = _fit_and_test(cfg)
+        exit_code = 0
+        return result
+    except SIGTERMException:
+        exit_code = PREEMPTED_EXIT_CODE
+        raise
+    finally:
+        finish_run(exit_code)
+
+
+def _fit_and_test(cfg: DictConfig) -> RunResult:
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True)
     datamodule, model, trainer = build(cfg)
@@ -93,7 +126,6 @@ def train(cfg: DictConfig) -> RunResult:
         metrics |= {k: float(v) for k, v in trainer.callback_metrics.items()}
         if cfg.get("compare_pixel_baseline") and hasattr(model, "flow"):
             metrics["test/pixel_baseline_bpd"] = pixel_baseline(datamodule)
-    _finish_wandb()
     samples = sorted(Path(trainer.default_root_dir).glob("samples/*.png"))
     return RunResult(
         metrics,
@@ -129,30 +161,83 @@ def summary(result: RunResult) -> str:
     return "\n".join(lines)
 
 
-def _finish_wandb() -> None:
-    if "wandb" in sys.modules and sys.modules["wandb"].run is not None:
-        sys.modules["wandb"].finish()
+def objective(cfg: DictConfig, result: RunResult) -> float | None:
+    """The value returned to Hydra's sweeper: ``monitor.objective`` (by default the best value
+    of the monitored metric during the run, e.g. ``val/bpd_best``), else the monitored metric."""
+    metric = OmegaConf.select(cfg, "monitor.objective", default=None) or cfg.monitor.metric
+    value = result.metrics.get(metric, result.metrics.get(cfg.monitor.metric))
+    return None if value is None else float(value)
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="train")
-def main(cfg: DictConfig) -> float | None:
-    """Entry point; returns the monitored metric so Hydra sweepers can optimise it."""
+def _report_sigterm(cfg: DictConfig, stop: SIGTERMException) -> None:
+    preemption = OmegaConf.select(cfg, "callbacks.preemption")
+    where = f"{preemption.dirpath}/{preemption.filename}.ckpt" if preemption else None
+    print(
+        f"mintnet-train: stopped by SIGTERM; checkpoint {where}; resume with ckpt_path={where}"
+        if where
+        else "mintnet-train: stopped by SIGTERM (callbacks.preemption is off: no checkpoint)",
+        file=sys.stderr,
+    )
+    raise SystemExit(PREEMPTED_EXIT_CODE) from stop
+
+
+def run_one(cfg: DictConfig) -> float | None:
+    """A single run: expected errors become one line on stderr and exit status 1."""
     with reported_errors("mintnet-train"):
         try:
             result = train(cfg)
         except SIGTERMException as stop:
-            preemption = OmegaConf.select(cfg, "callbacks.preemption")
-            where = f"{preemption.dirpath}/{preemption.filename}.ckpt" if preemption else None
-            print(
-                f"mintnet-train: stopped by SIGTERM; checkpoint {where}; resume with ckpt_path={where}"
-                if where
-                else "mintnet-train: stopped by SIGTERM (callbacks.preemption is off: no checkpoint)",
-                file=sys.stderr,
-            )
-            raise SystemExit(PREEMPTED_EXIT_CODE) from stop
+            _report_sigterm(cfg, stop)
     if pl.utilities.rank_zero_only.rank == 0:
         print(summary(result))
-    return result.metrics.get(cfg.monitor.metric)
+    return objective(cfg, result)
+
+
+def run_sweep_job(cfg: DictConfig) -> float:
+    """One job of a multirun: a failure is logged (with its traceback, to the job's
+    ``train.log``) and recorded, and the worst value for ``monitor.mode`` is returned, so the
+    sweep goes on. A SIGTERM still stops the whole sweep (exit 143)."""
+    worst = sweeps.worst_value(cfg.monitor.mode)
+    try:
+        result = train(cfg)
+    except SIGTERMException as stop:
+        sweeps.record_job(cfg, "failed", "stopped by SIGTERM")
+        _report_sigterm(cfg, stop)
+    except Exception as error:
+        expected = isinstance(error, EXPECTED_ERRORS)
+        reason = str(error) if expected else f"{type(error).__name__}: {error}"
+        reason = " ".join(reason.split())  # one line
+        log.error("job failed: %s", reason, exc_info=not expected)
+        print(f"mintnet-train: job failed: {reason}", file=sys.stderr)
+        sweeps.record_job(cfg, "failed", reason)
+        return worst
+    value = objective(cfg, result)
+    print(summary(result))
+    if value is None or not math.isfinite(value):
+        reason = f"no finite {cfg.monitor.metric} was logged"
+        log.error("job failed: %s", reason)
+        sweeps.record_job(cfg, "failed", reason)
+        return worst
+    sweeps.record_job(cfg, "ok", value=value)
+    return value
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="train")
+def hydra_task(cfg: DictConfig) -> float | None:
+    """The Hydra task: returns the objective so Hydra sweepers can optimise it."""
+    if sweeps.sweep_info(cfg.get("task_name", "run")) is None:
+        return run_one(cfg)
+    return run_sweep_job(cfg)
+
+
+def main() -> None:
+    """``python -m mintnet.train`` / ``mintnet-train``: exits non-zero if a job of a multirun
+    failed (after all jobs ran and the summary table was printed)."""
+    hydra_task()
+    if sweeps.failed_jobs:
+        failed = ", ".join(map(str, sweeps.failed_jobs))
+        print(f"mintnet-train: {len(sweeps.failed_jobs)} job(s) failed: {failed}", file=sys.stderr)
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

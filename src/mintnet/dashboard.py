@@ -1,0 +1,141 @@
+"""Weights & Biases, the dashboard: one W&B run per run folder, continued by every resume; the
+monitored metrics summarised the way they are optimised; every run finished with its exit code;
+offline runs uploaded later with ``mintnet-sync``.
+
+A run's W&B id is chosen before its logger starts, in this order: the id given in the config
+(``logger.wandb.id``), the id kept in the checkpoint it resumes from (``ckpt_path``), the id
+recorded in its run folder (``<run folder>/wandb/run_id``, from an earlier start in the same
+folder: a requeued Slurm job), else a new one. It is written to ``<run folder>/wandb/run_id`` and
+into every checkpoint (:class:`mintnet.modules.base.ConfiguredModule`), and the logger opens the
+run with ``resume="allow"``: curves of a resumed run continue on the same dashboard page.
+"""
+
+import argparse
+import logging
+import secrets
+import string
+import subprocess
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf, open_dict
+from pytorch_lightning.loggers import Logger, WandbLogger
+from pytorch_lightning.utilities import rank_zero_only
+
+__all__ = [
+    "RUN_ID_FILE",
+    "choose_run_id",
+    "define_metrics",
+    "finish_run",
+    "offline_runs",
+    "prepare_wandb",
+    "sync_main",
+]
+
+log = logging.getLogger(__name__)
+
+RUN_ID_FILE = Path("wandb") / "run_id"
+"""Where a run folder records its W&B run id, relative to the folder."""
+
+
+def _checkpoint_run_id(ckpt_path: str | None) -> str | None:
+    if not ckpt_path or not Path(ckpt_path).is_file():
+        return None
+    from mintnet.checkpoint import CheckpointError, load_file
+    from mintnet.modules.base import CHECKPOINT_KEY
+
+    try:
+        checkpoint = load_file(ckpt_path)
+    except CheckpointError:
+        return None  # the resume itself reports the problem with the file
+    entry = checkpoint.get(CHECKPOINT_KEY) if isinstance(checkpoint, dict) else None
+    run_id = entry.get("wandb_id") if isinstance(entry, dict) else None
+    return str(run_id) if run_id else None
+
+
+def choose_run_id(output_dir: str | Path, ckpt_path: str | None = None) -> str:
+    """The W&B run id of the run in ``output_dir`` (see the module docstring for the order)."""
+    recorded = Path(output_dir) / RUN_ID_FILE
+    run_id = _checkpoint_run_id(ckpt_path)
+    if run_id is None and recorded.is_file():
+        run_id = recorded.read_text().strip() or None
+    if run_id is None:  # W&B's own form: 8 lower-case letters and digits
+        run_id = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
+    return run_id
+
+
+def prepare_wandb(cfg: DictConfig) -> None:
+    """Give ``cfg.logger.wandb`` (if configured) its run id (unless set), and record the id in
+    the run folder; rank 0 only writes."""
+    wandb_cfg = OmegaConf.select(cfg, "logger.wandb")
+    if not wandb_cfg or "_target_" not in wandb_cfg:
+        return
+    output_dir = Path(wandb_cfg.get("save_dir") or cfg.paths.output_dir)
+    run_id = wandb_cfg.get("id") or choose_run_id(output_dir, cfg.get("ckpt_path"))
+    with open_dict(wandb_cfg):
+        wandb_cfg.id = run_id
+    if rank_zero_only.rank == 0:
+        (output_dir / RUN_ID_FILE).parent.mkdir(parents=True, exist_ok=True)
+        (output_dir / RUN_ID_FILE).write_text(f"{run_id}\n")
+
+
+def define_metrics(loggers: Iterable[Logger], monitor: DictConfig) -> None:
+    """Make the W&B run summarise the monitored metric (and its ``_best``) by its optimum:
+    ``val/bpd`` by its minimum, ``val/acc`` by its maximum, so run tables and sweep views compare
+    best values, not last ones."""
+    for logger in loggers:
+        if isinstance(logger, WandbLogger) and rank_zero_only.rank == 0:
+            for metric in (monitor.metric, f"{monitor.metric}_best"):
+                logger.experiment.define_metric(metric, summary=monitor.mode)
+
+
+def finish_run(exit_code: int) -> None:
+    """Finish this process's W&B run, if one is open, with ``exit_code`` (non-zero: the dashboard
+    marks it failed); the next job of a sweep then starts a run of its own."""
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and wandb.run is not None:
+        wandb.finish(exit_code=exit_code)
+
+
+def offline_runs(folders: Sequence[str | Path]) -> list[Path]:
+    """Every W&B offline run folder (``offline-run-*``) under ``folders``, at any depth (sweep
+    jobs included), oldest first: a resumed run's later part is uploaded after its earlier one."""
+    runs: set[Path] = set()
+    for folder in folders:
+        folder = Path(folder)
+        if folder.name.startswith("offline-run-") and folder.is_dir():
+            runs.add(folder)
+        runs |= {p for p in folder.rglob("offline-run-*") if p.is_dir()}
+    return sorted(runs, key=lambda p: (p.name.split("-")[2:4], str(p)))
+
+
+def sync_main(argv: Sequence[str] | None = None) -> None:
+    """``mintnet-sync [FOLDER ...] [--dry-run] [-- WANDB_SYNC_OPTIONS]``: upload every offline W&B
+    run under the folders (default ``logs``) with ``wandb sync``, sweeps included."""
+    parser = argparse.ArgumentParser(
+        prog="mintnet-sync",
+        description="Upload every offline W&B run under the given folders (run folders, sweep "
+        "folders, the whole logs/ tree) with `wandb sync`, oldest first. Run `wandb login` once "
+        "before.",
+    )
+    parser.add_argument("folders", nargs="*", default=["logs"], help="default: logs")
+    parser.add_argument("--dry-run", action="store_true", help="list the runs, upload nothing")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra = argv[argv.index("--") + 1 :] if "--" in argv else []
+    args = parser.parse_args(argv[: argv.index("--")] if "--" in argv else argv)
+    missing = [f for f in args.folders if not Path(f).exists()]
+    if missing:
+        parser.exit(1, f"mintnet-sync: error: no such folder: {', '.join(missing)}\n")
+    runs = offline_runs(args.folders)
+    if not runs:
+        parser.exit(
+            1, f"mintnet-sync: error: no offline W&B runs under {', '.join(args.folders)}\n"
+        )
+    for run in runs:
+        print(run)
+    if args.dry_run:
+        print(f"{len(runs)} offline run(s); --dry-run: nothing uploaded")
+        return
+    command = [sys.executable, "-m", "wandb", "sync", *extra, *map(str, runs)]
+    raise SystemExit(subprocess.run(command, check=False).returncode)
