@@ -3,6 +3,7 @@
 from mintnet.callbacks.inversion_error import InversionErrorCallback
 from mintnet.callbacks.non_finite_guard import NonFiniteGuard, NonFiniteLossError
 from mintnet.callbacks.preemption import PreemptionCheckpoint
+from mintnet.callbacks.progress import TextProgressBar, progress_bar
 from mintnet.callbacks.sample_images import SampleImages
 
 __all__ = [
@@ -11,4 +12,6 @@ __all__ = [
     "NonFiniteLossError",
     "PreemptionCheckpoint",
     "SampleImages",
+    "TextProgressBar",
+    "progress_bar",
 ]
