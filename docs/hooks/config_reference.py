@@ -141,10 +141,13 @@ def _top_level(conf: Path) -> list[str]:
         out += [f"### `{name}`", "", f"Composed by `{command}`.", "", _prose(comment), ""]
         defaults = _defaults(path)
         if defaults:
+            present = set(_groups(conf))
             out += ["| group | default option |", "| --- | --- |"]
             for group, option in defaults.items():
                 shown = f"`{option}`" if option is not None else "none (`null`)"
-                out.append(f"| [`{group}`](#{_anchor(group)}) | {shown} |")
+                # an optional group may be absent (local/ is git-ignored): no section to link to
+                name = f"[`{group}`](#{_anchor(group)})" if group in present else f"`{group}`"
+                out.append(f"| {name} | {shown} |")
             out.append("")
         out += _yaml_block(body) + [""]
     return out
