@@ -20,11 +20,15 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create .venv and install mintnet with its dev tools (once)
 
-test: $(STAMP) ## run the whole test suite (slow end-to-end tests included)
-	$(PY) -m pytest
+# One pytest worker per CPU (pytest-xdist); a test file stays on one worker, so its module
+# fixtures (a trained model, an uninterrupted reference run) are built once.
+PYTEST_WORKERS ?= -n auto --dist loadfile
+
+test: $(STAMP) ## run the whole test suite (slow end-to-end tests included), one worker per CPU
+	$(PY) -m pytest $(PYTEST_WORKERS)
 
 test-fast: $(STAMP) ## run the tests, skipping those marked slow
-	$(PY) -m pytest -m "not slow"
+	$(PY) -m pytest $(PYTEST_WORKERS) -m "not slow"
 
 train: $(STAMP) ## train a MintNet flow on the embedded digits data, offline, on CPU (ARGS="key=value ...")
 	$(PY) -m mintnet.train experiment=digits_density $(ARGS)
