@@ -36,8 +36,11 @@ TINY_DDP = [
 TINY_DENSITY = ["model.net.n_layers=1", "model.net.n_squeezes=0", "model.net.hidden_groups=2"]
 
 
-def run_train(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess:
-    """``python -m mintnet.train ARGS`` in ``cwd``; fails the test with its output if it fails."""
+def run_train(
+    args: list[str], cwd: Path, expect: int | None = 0, **env: str
+) -> subprocess.CompletedProcess:
+    """``python -m mintnet.train ARGS`` in ``cwd``; fails the test with its output unless it
+    exits with ``expect`` (``None``: any status)."""
     run = subprocess.run(
         [sys.executable, "-m", "mintnet.train", *args],
         cwd=cwd,
@@ -46,7 +49,7 @@ def run_train(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedPro
         text=True,
         timeout=300,
     )
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-5000:]
+    assert expect is None or run.returncode == expect, run.stdout[-3000:] + run.stderr[-5000:]
     return run
 
 

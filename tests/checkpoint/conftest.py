@@ -1,30 +1,6 @@
-"""A briefly trained tiny flow and its checkpoint in the plain format, for the checkpoint tests."""
+"""A briefly trained tiny flow and its checkpoint in the plain format, for the checkpoint tests:
+the analysis tests' fixtures, shared."""
 
-from collections.abc import Iterator
-from pathlib import Path
+from tests.analysis.conftest import _one_thread, flow_ckpt, trained_flow
 
-import pytest
-
-from mintnet.checkpoint import save_flow
-from mintnet.nn import ImageFlow
-from tests.analysis.helpers import single_thread, trained_tiny_flow
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    with single_thread():
-        yield
-
-
-@pytest.fixture(scope="session")
-def trained_flow() -> ImageFlow:
-    """Trained once per session (about a second); tests must not modify it."""
-    with single_thread():
-        return trained_tiny_flow()
-
-
-@pytest.fixture(scope="session")
-def flow_ckpt(trained_flow: ImageFlow, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``<run_dir>/checkpoints/last.ckpt`` in the plain ``save_flow`` format."""
-    run_dir = tmp_path_factory.mktemp("run")
-    return save_flow(trained_flow, run_dir / "checkpoints" / "last.ckpt")
+__all__ = ["_one_thread", "flow_ckpt", "trained_flow"]
