@@ -63,8 +63,12 @@ def test_debug_fdr_runs_one_batch_and_writes_no_logger_folder(tmp_path):
 
 @pytest.mark.slow
 def test_progress_is_plain_text_when_the_output_is_a_file(tmp_path):
-    run = cli(["debug=limit", *TINY, "paths.log_dir=logs"], tmp_path)
+    args = ["debug=limit", *TINY, "paths.log_dir=logs", "callbacks.progress_bar.refresh_seconds=0"]
+    run = cli(args, tmp_path)
     lines = run.stdout.splitlines()
+    steps = [line for line in lines if line.startswith("epoch 1/2  step ")]  # one per step here
+    assert [line.split()[3] for line in steps] == [f"{i}/5" for i in range(1, 6)]
+    assert all("steps/s  train/loss " in line for line in steps)
     assert any(line.startswith("epoch 1/2 done in") and "val/bpd" in line for line in lines)
     assert any(line.startswith("epoch 2/2 done in") for line in lines)
     assert any(line.startswith("test  test/bpd") for line in lines)

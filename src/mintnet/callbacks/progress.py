@@ -9,6 +9,9 @@ from pytorch_lightning.callbacks import ProgressBar, RichProgressBar
 
 __all__ = ["TextProgressBar", "progress_bar"]
 
+STEP_LOSSES = ("train/loss", "train/step_loss")
+"""The per-step losses the modules log (density, classification), shown within an epoch."""
+
 
 def progress_bar(refresh_seconds: float = 30.0) -> ProgressBar:
     """Rich's progress bar when standard output is a terminal, else a :class:`TextProgressBar`
@@ -63,16 +66,23 @@ class TextProgressBar(ProgressBar):
         self._epoch_steps = 0
 
     def on_train_batch_end(
-        self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
     ) -> None:
         self._epoch_steps += 1
         if not self._enabled or time.monotonic() - self._last_print < self.refresh_seconds:
             return
         batches = trainer.num_training_batches
-        done = self.train_batch_idx
+        done = batch_idx + 1
         of = f"/{batches} ({100 * done / batches:.0f}%)" if batches != float("inf") else ""
         rate = self._epoch_steps / max(time.monotonic() - self._epoch_start, 1e-9)
-        metrics = _format_metrics(self.get_metrics(trainer, pl_module), prefix="train/")
+        # this step's loss; the epoch-level train/ metrics are still the previous epoch's here
+        step_losses = {k: v for k, v in trainer.callback_metrics.items() if k in STEP_LOSSES}
+        metrics = _format_metrics(step_losses)
         self._print(
             f"{self._epoch_label(trainer)}  step {done}{of}  {rate:.3g} steps/s  {metrics}"
         )
