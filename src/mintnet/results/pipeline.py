@@ -89,6 +89,8 @@ class Profile:
     classify_batch: int
     mint_classifier: tuple[str, ...]
     resnet: tuple[str, ...]
+    mint_description: str
+    resnet_description: str
     eval_batches: float = 1.0  # validation and test batches (a fraction, or a count)
     log_every: int = 10  # steps between logged training rows
     callbacks_every: int = 5  # epochs between the callbacks' sample grids and inversion checks
@@ -104,8 +106,10 @@ class Profile:
 FULL = Profile(
     name="full",
     candidates=(
-        Candidate("deep", "the paper's MNIST flow (20 pairs) at reduced width, K = 16", 20, 16),
-        Candidate("wide", "6 pairs at the paper's MNIST width, K = 45", 6, 45),
+        Candidate(
+            "deep", "20 pairs as in the paper's MNIST flow, at K = 16 instead of 45", 20, 16
+        ),
+        Candidate("wide", "6 pairs instead of 20, at the paper's MNIST K = 45", 6, 45),
     ),
     compare_seconds=5 * 60,
     compare_max_epochs=1000,
@@ -119,6 +123,8 @@ FULL = Profile(
     classify_batch=128,
     mint_classifier=("model.net.n_layers=4", "model.net.n_squeezes=1"),
     resnet=("model.net.blocks=[4,4]", "model.net.widths=[16,64]"),
+    mint_description="4 pairs (8 Mint layers), K = 1, one squeeze, input padded to 16 channels",
+    resnet_description="4 + 4 residual blocks at 16 and 64 channels",
 )
 """What ``make results`` runs: about 100 minutes on two CPU cores."""
 
@@ -140,6 +146,8 @@ QUICK = Profile(
     classify_batch=16,
     mint_classifier=("model.net.n_layers=2", "model.net.n_squeezes=1"),
     resnet=("model.net.blocks=[1,1]", "model.net.widths=[8,16]"),
+    mint_description="2 pairs, K = 1, one squeeze",
+    resnet_description="1 + 1 residual blocks at 8 and 16 channels",
     eval_batches=2,
     log_every=1,
     callbacks_every=1,

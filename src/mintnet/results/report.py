@@ -80,6 +80,20 @@ class RunSummary:
             np.median([v for _, v in series(self.rows, EPOCH_TIME, "epoch")] or [math.nan])
         )
 
+    def step_seconds(self) -> tuple[float, float]:
+        """Seconds per training step within the first and the last epoch (validation excluded),
+        from the clock logged with the steps."""
+        by_epoch: dict[float, list[tuple[float, float]]] = {}
+        for row in self.rows:
+            if ELAPSED in row and "step" in row and "epoch" in row:
+                by_epoch.setdefault(row["epoch"], []).append((row["step"], row[ELAPSED]))
+        rates = [
+            (points[-1][1] - points[0][1]) / (points[-1][0] - points[0][0])
+            for _, points in sorted(by_epoch.items())
+            if len(points) > 1 and points[-1][0] > points[0][0]
+        ]
+        return (rates[0], rates[-1]) if rates else (math.nan, math.nan)
+
     def best(self, key: str, mode: str = "min") -> float:
         values = [v for _, v in series(self.rows, key)]
         return (min if mode == "min" else max)(values) if values else math.nan
@@ -343,7 +357,8 @@ def _relative(path: Path) -> str:
 
 
 def _duration(seconds: float) -> str:
-    return f"{seconds / 60:g} minutes" if seconds >= 60 else f"{seconds:g} seconds"
+    value, unit = (seconds / 60, "minute") if seconds >= 60 else (seconds, "second")
+    return f"{value:g} {unit}" + ("" if value == 1 else "s")
 
 
 def _learning_rate(run: Run, out: Path) -> str:
@@ -381,6 +396,11 @@ def render(
     all_runs = [*compare.values(), density, *classify.values()]
     fit_total = sum(r.fit_seconds for r in all_runs)
     tol = next(iter(analysis["samples"].values()))["tol"]
+    if profile.eval_batches == 1.0:
+        whole_test, whole_val = "on the whole test split", "on the whole validation split"
+    else:
+        whole_test = f"on {profile.eval_batches:g} batches of the test split"
+        whole_val = f"on {profile.eval_batches:g} batches of the validation split"
     lines: list[str] = []
     add = lines.append
 
@@ -412,9 +432,10 @@ def render(
         f"{machine.get('cpus_available', '?')} CPUs available, {machine.get('threads', '?')} "
         f"thread per training process (`OMP_NUM_THREADS`), no GPU; PyTorch "
         f"{machine.get('torch', '?')}, Python {machine.get('python', '?')}; "
-        f"{machine.get('date', '?')}. Budget used: {_minutes(fit_total)} of training in "
-        f"{len(all_runs)} runs and {_minutes(analysis_time)} of analysis (sampling, Figures 4 "
-        "and 5), on a machine other jobs were sharing."
+        f"{machine.get('date', '?')}. Budget used: {_minutes(fit_total)} of training "
+        f"(fitting with validation, {len(all_runs)} runs, from their logs) and "
+        f"{_minutes(analysis_time)} of analysis (sampling, Figures 4 and 5); other jobs were "
+        "sharing the machine, so the times are upper bounds."
     )
     add("")
     add("To reproduce everything, or to finish an interrupted run:")
@@ -464,6 +485,24 @@ def render(
     )
     add("")
 
+    add("## How the pipeline works")
+    add("")
+    add(
+        "Each training is one `python -m mintnet.train` process with a fixed seed, the CSV "
+        "logger and its own folder under `runs/`; a callback adds the wall-clock time to the "
+        "log. A run is finished once its test metrics are in its log (`done.json` marks it); "
+        "the pipeline skips finished runs and restarts an unfinished one from its "
+        "`checkpoints/last.ckpt`, which SIGTERM also writes. The choice of architecture and the "
+        "long run's epochs are kept in `plan.json`. The plots, the tables and this page are "
+        "made from those files every time."
+    )
+    add("")
+    add(
+        "Not measured here: the same runs with `trainer=gpu` at the paper's model sizes (no GPU "
+        "was available)."
+    )
+    add("")
+
     add("## 1. Density estimation")
     add("")
     add("### Choosing the architecture")
@@ -472,20 +511,19 @@ def render(
         f"Two flows with two squeezes, lambda 1e-6 and the paper's MNIST step size alpha = 1/3.5 "
         f"(`experiment=fashion_mnist_density`), each trained for "
         f"{_duration(profile.compare_seconds)} at a constant learning rate of {density_lr} "
-        f"(batch {profile.density_batch}, validation on the whole validation split every "
+        f"(batch {profile.density_batch}, validation {whole_val} every "
         f"{profile.compare_batches} steps). The lower best validation bits/dim wins the long run."
     )
     add("")
     rows = []
     for name, run in compare.items():
-        score = plan["scores"][name]
         rows.append(
             [
                 f"**{name}**" if name == winner else name,
                 candidates[name].description,
                 f"{run.params:,}",
                 run.steps,
-                f"{score['seconds_per_step']:.3f} s",
+                " and ".join(f"{t:.2f} s" for t in run.step_seconds()),
                 _bpd(run.best("val/bpd")),
                 _bpd(run.test("bpd")),
             ]
@@ -497,7 +535,7 @@ def render(
                 "architecture",
                 "parameters",
                 "steps",
-                "time per step",
+                "time per step, first and last epoch",
                 "best val bits/dim",
                 "test bits/dim",
             ],
@@ -507,6 +545,16 @@ def render(
     add("")
     add(f"![validation bits/dim of the candidates](images/{IMAGE_PREFIX}density_comparison.png)")
     add("")
+    common = _common_validation(compare)
+    if common is not None:
+        step, values = common
+        add(
+            f"At equal steps too: after step {step:.0f}, the last that both validated, "
+            + ", ".join(f"{name} {_bpd(v)}" for name, v in values.items())
+            + " validation bits/dim. A step's time varies with the other jobs on the machine "
+            "(first and last epoch above)."
+        )
+        add("")
     for name, run in compare.items():
         add(f"- {name}: {_code(run.command)}")
     add("")
@@ -514,14 +562,14 @@ def render(
     add("### The long run")
     add("")
     add(
-        f"**{winner}** ({candidates[winner].description}) for {plan['epochs']} epochs of "
+        f"**{winner}**, {candidates[winner].description}, for {plan['epochs']} epochs of "
         f"{profile.density_batches} batches of {profile.density_batch}, cosine annealing of the "
         f"learning rate from {density_lr} to 0: the budget of "
         f"{_duration(profile.density_seconds)} divided by the "
         f"{plan['estimated_epoch_seconds']:.0f} s per epoch that the comparison measured (at "
         f"most {profile.density_max_epochs} epochs; a stop at twice the budget guards against a "
         "slower machine). The test bits/dim is of the checkpoint with the best validation "
-        "bits/dim, on the whole test split."
+        f"bits/dim, {whole_test}."
     )
     add("")
     add(
@@ -535,8 +583,19 @@ def render(
                 ["epochs, steps", f"{density.epochs}, {density.steps}"],
                 ["training time (validation included)", _minutes(density.fit_seconds)],
                 ["time per epoch (median)", f"{density.epoch_seconds:.0f} s"],
+                [
+                    "time per training step, first and last epoch",
+                    " and ".join(f"{t:.2f} s" for t in density.step_seconds()),
+                ],
             ],
         )
+    )
+    add("")
+    first, last = density.step_seconds()
+    add(
+        f"Budget: planned {_duration(profile.density_seconds)}, used "
+        f"{_minutes(density.fit_seconds)} of training; a step took {first:.2f} s in the first "
+        f"epoch and {last:.2f} s in the last, as the machine's other load changed."
     )
     add("")
     margin = baseline - density.test("bpd")
@@ -566,13 +625,18 @@ def render(
     add("")
     add(
         table(
-            ["temperature", "most iterations in a layer", "evaluations per sample", "converged"],
+            [
+                "temperature",
+                "most iterations in a layer",
+                "evaluations per sample (all layers)",
+                "worst residual",
+            ],
             [
                 [
-                    t,
+                    f"{float(t):.1f}",
                     s["max_iterations"],
                     f"{s['evaluations_per_sample']:.0f}",
-                    "yes" if s["converged"] else f"no (worst residual {s['worst_residual']:.2g})",
+                    _residual(s),
                 ]
                 for t, s in sorted(analysis["samples"].items(), key=lambda i: -float(i[0]))
             ],
@@ -581,7 +645,7 @@ def render(
     add("")
     ckpt = _relative(Path(analysis["checkpoint"]))
     add(
-        "The same with the CLI: "
+        "With the CLI, the same settings: "
         f"`mintnet-sample --ckpt {ckpt} --n {profile.n_samples} --temperature 0.8 "
         f"--alpha {analysis['alpha']:.6g} --max-iter {profile.sample_max_iter}`."
     )
@@ -596,13 +660,15 @@ def render(
         "inputs standardised with 0.5/0.5, the paper's Adam (lr 1e-3, amsgrad, eps 1e-4, "
         "weight decay 1e-4) with cosine annealing to 0, seed 0. The ResNet has one residual "
         "block per Mint layer at the same widths, as the paper's baseline does. Test accuracy "
-        "is of the checkpoint with the best validation accuracy, on the whole test split."
+        f"is of the checkpoint with the best validation accuracy, {whole_test}. An epoch's time "
+        "includes its validation."
     )
     add("")
     add(
         table(
             [
                 "model",
+                "architecture",
                 "parameters",
                 "test accuracy",
                 "best val accuracy",
@@ -612,13 +678,18 @@ def render(
             [
                 [
                     name,
+                    description,
                     f"{run.params:,}",
                     _pct(run.test("acc")),
                     _pct(run.best("val/acc", "max")),
                     f"{run.epoch_seconds:.0f} s",
                     _minutes(run.fit_seconds),
                 ]
-                for name, run in classify.items()
+                for (name, run), description in zip(
+                    classify.items(),
+                    (profile.mint_description, profile.resnet_description),
+                    strict=True,
+                )
             ],
         )
     )
@@ -654,7 +725,7 @@ def render(
     add("## 3. Figures 4 and 5 on the trained flow")
     add("")
     fig4 = _read_rows(Path(analysis["figure4_csv"]))
-    alphas = sorted({r["alpha"] for r in fig4}, reverse=True)
+    alphas = list(dict.fromkeys(r["alpha"] for r in fig4))  # as run: the paper's first
     add(
         f"**Figure 4.** The first {analysis['figure4_images']} training images are mapped to "
         "their latents and back with exactly T fixed-point iterations per Mint layer; the error "
@@ -668,14 +739,17 @@ def render(
     iterations = sorted({int(r["iterations"]) for r in fig4})
     add(
         table(
-            ["T", *(f"alpha = {a:.4g}" for a in alphas)],
+            ["T", *(f"alpha = {a:.4g}: mean (largest)" for a in alphas)],
             [[t, *(_err(fig4, a, t) for a in alphas)] for t in iterations],
         )
     )
     add("")
+    add(_figure4_reading(fig4, alphas[0], iterations[-1]))
+    add("")
     add(
-        "With the tolerance stop instead (the same images, each sample stopping once its largest "
-        f"residual is below tol, at most {profile.sample_max_iter} iterations per layer):"
+        "With the tolerance stop instead (the same images, each image stopping once its largest "
+        f"residual `max |f(x) - z|` is below tol = {tol:.0e}, at most {profile.sample_max_iter} "
+        "iterations per layer; the error as above):"
     )
     add("")
     add(
@@ -683,9 +757,9 @@ def render(
             [
                 "alpha",
                 "most iterations in a layer",
-                "evaluations per sample",
-                "error",
-                "converged",
+                "evaluations per image (all layers)",
+                "error (geometric mean)",
+                "worst residual",
             ],
             [
                 [
@@ -693,7 +767,7 @@ def render(
                     s["max_iterations"],
                     f"{s['evaluations_per_sample']:.0f}",
                     f"{s['geo_mean_error']:.2g}",
-                    "yes" if s["converged"] else f"no (worst residual {s['worst_residual']:.2g})",
+                    _residual(s),
                 ]
                 for s in analysis["tolerance_stop"]
             ],
@@ -701,7 +775,7 @@ def render(
     )
     add("")
     add(
-        "The same curve with the CLI: "
+        "With the CLI, the same settings: "
         f"`mintnet-inversion-accuracy --ckpt {ckpt} --n-images {analysis['figure4_images']} "
         f"--iterations {' '.join(map(str, iterations))} --alphas "
         f"{' '.join(f'{a:.6g}' for a in alphas)}`."
@@ -713,17 +787,61 @@ def render(
         f"**Figure 5.** Test images {', '.join(map(str, interp['indices']))} at the corners; "
         "between them, latents on the paper's circular interpolation, inverted with "
         f"alpha = 1/3.5 and the tolerance stop ({interp['max_iterations']} iterations at most in "
-        f"a layer, {'all converged' if interp['converged'] else 'NOT all converged'})."
+        f"a layer; worst residual {_residual(interp)})."
     )
     add("")
     add(f"![Figure 5](images/{IMAGE_PREFIX}interpolation.png)")
     add("")
     add(
+        "With the CLI, the same settings: "
         f"`mintnet-interpolate --ckpt {ckpt} --split test --indices {indices} "
-        f"--alpha {analysis['alpha']:.6g} --max-iter {profile.sample_max_iter}`"
+        f"--alpha {analysis['alpha']:.6g} --max-iter {profile.sample_max_iter}`."
     )
     add("")
     return "\n".join(lines)
+
+
+def _common_validation(runs: dict[str, RunSummary]) -> tuple[float, dict[str, float]] | None:
+    """The last step at which every run logged ``val/bpd``, and their values there."""
+    curves = {name: dict(series(run.rows, "val/bpd")) for name, run in runs.items()}
+    steps = set.intersection(*(set(c) for c in curves.values())) if curves else set()
+    if not steps:
+        return None
+    step = max(steps)
+    return step, {name: curve[step] for name, curve in curves.items()}
+
+
+def _figure4_reading(rows: list[dict[str, float]], paper_alpha: float, last: int) -> str:
+    """What the Figure 4 table says at its last T, for the paper's step size against the others."""
+    at = {r["alpha"]: r for r in rows if int(r["iterations"]) == last}
+    paper = at[paper_alpha]
+    parts = [
+        f"At T = {last}, the paper's alpha = {paper_alpha:.4g} brings every image to an error "
+        f"of at most {paper['max_error']:.2g}."
+    ]
+    for alpha, row in at.items():
+        if alpha == paper_alpha:
+            continue
+        faster = row["geo_mean_error"] < paper["geo_mean_error"]
+        if row["max_error"] > 10 * paper["max_error"]:
+            parts.append(
+                f"With alpha = {alpha:.4g} the mean is {'lower' if faster else 'not lower'} "
+                f"({row['geo_mean_error']:.2g}), but the worst image stays at "
+                f"{row['max_error']:.2g}."
+            )
+        else:
+            parts.append(
+                f"With alpha = {alpha:.4g} the mean is {row['geo_mean_error']:.2g} and the worst "
+                f"image {row['max_error']:.2g}."
+            )
+    return " ".join(parts)
+
+
+def _residual(stats: dict[str, Any]) -> str:
+    """The worst residual ``max |f(x) - z|`` of an inversion against its tolerance."""
+    worst, tol = stats["worst_residual"], stats["tol"]
+    where = "below tol" if stats["converged"] else f"{worst / tol:.3g} x tol"
+    return f"{worst:.2g} ({where})"
 
 
 def _read_rows(path: Path) -> list[dict[str, float]]:
@@ -732,5 +850,8 @@ def _read_rows(path: Path) -> list[dict[str, float]]:
 
 
 def _err(rows: list[dict[str, float]], alpha: float, t: int) -> str:
+    """``geometric mean (largest)`` of the errors at ``alpha`` and ``T = t``."""
     match = [r for r in rows if r["alpha"] == alpha and int(r["iterations"]) == t]
-    return f"{match[0]['geo_mean_error']:.2g}" if match else ""
+    if not match:
+        return ""
+    return f"{match[0]['geo_mean_error']:.2g} ({match[0]['max_error']:.2g})"
