@@ -70,7 +70,7 @@ def _write_csv(path: Path, rows: list[dict[str, float]]) -> None:
         writer.writerows(rows)
 
 
-def test_a_resumed_session_replaces_the_steps_it_repeats(tmp_path):
+def test_a_resumed_attempt_replaces_the_steps_it_repeats(tmp_path):
     elapsed = "time/elapsed_s"
     _write_csv(
         tmp_path / "csv" / "version_0" / "metrics.csv",

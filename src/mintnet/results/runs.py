@@ -139,7 +139,7 @@ class Run:
 
 
 WALL = "wall.json"
-"""Seconds the training processes of a run took, summed over the sessions (start-up, fitting,
+"""Seconds the training processes of a run took, summed over its attempts (start-up, fitting,
 testing, and any interrupted attempt)."""
 
 
@@ -148,8 +148,8 @@ def wall_time(folder: Path) -> float:
 
 
 def _add_wall_time(folder: Path, seconds: float) -> None:
-    sessions = (read_json(folder / WALL) or {}).get("sessions", 0) + 1
-    write_json(folder / WALL, {"seconds": wall_time(folder) + seconds, "sessions": sessions})
+    attempts = (read_json(folder / WALL) or {}).get("attempts", 0) + 1
+    write_json(folder / WALL, {"seconds": wall_time(folder) + seconds, "attempts": attempts})
 
 
 def last_checkpoint(folder: Path) -> Path | None:
@@ -158,10 +158,10 @@ def last_checkpoint(folder: Path) -> Path | None:
 
 
 def read_metrics(folder: Path) -> list[Row]:
-    """The rows of ``<folder>/csv/version_*/metrics.csv``, oldest session first, as floats.
+    """The rows of ``<folder>/csv/version_*/metrics.csv``, oldest attempt first, as floats.
 
-    A resumed session starts a new version. Rows of earlier sessions from the new one's first
-    training step on are dropped: a session that stopped between checkpoints logged steps that
+    A resumed attempt starts a new version. Rows of earlier attempts from the new one's first
+    training step on are dropped: an attempt that stopped between checkpoints logged steps that
     the next one repeats.
     """
     versions = sorted(

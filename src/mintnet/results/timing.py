@@ -17,7 +17,7 @@ PARAMS = "model/params"
 """Trainable parameters of the model, logged when fitting starts."""
 
 ELAPSED = "time/elapsed_s"
-"""Seconds of fitting so far (summed over resumed sessions), logged with each step's metrics."""
+"""Seconds of fitting so far (summed over resumed attempts), logged with each step's metrics."""
 EPOCH_END = "time/epoch_end_s"
 """:data:`ELAPSED` at the end of an epoch, validation included (on the row of ``val/*``)."""
 EPOCH_TIME = "time/epoch_s"
@@ -41,15 +41,15 @@ class WallClock(pl.Callback):
 
     def __init__(self, print_epochs: bool = True) -> None:
         self.print_epochs = print_epochs
-        self._offset = 0.0  # elapsed seconds of earlier sessions
-        self._start: float | None = None  # perf_counter at this session's fit start
+        self._offset = 0.0  # elapsed seconds of earlier attempts
+        self._start: float | None = None  # perf_counter at this attempt's fit start
         self._epoch_start: float | None = None
         self._epoch_whole = False  # did this process run the epoch from batch 0?
         self._val_start: float | None = None
         self._val_seconds = 0.0
 
     def elapsed(self) -> float:
-        """Seconds of fitting so far, earlier sessions included."""
+        """Seconds of fitting so far, earlier attempts included."""
         now = time.perf_counter()
         return self._offset + (now - self._start if self._start is not None else 0.0)
 
