@@ -3,12 +3,13 @@
 import math
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
 
 import mintnet.data.mnist
-from mintnet.data import DatasetNotFoundError
+from mintnet.data import DatasetNotFoundError, MNISTDataModule
 from mintnet.eval import evaluate
 from mintnet.train import build, train
 from tests.conftest import FAST_TRAINER, TINY_DENSITY
@@ -103,6 +104,25 @@ def test_wandb_offline_run_records_config_metrics_and_samples(compose_cfg, wandb
     assert {"model", "data", "trainer", "seed"} <= contents["config"]
     assert {"train/bpd", "val/bpd", "test/bpd"} <= contents["metrics"]
     assert list(runs[0].glob("files/media/images/samples_*.png"))
+
+
+def test_data_download_fetches_the_files_before_they_are_checked(
+    compose_cfg, tmp_path, monkeypatch
+):
+    fetched = []
+
+    def download(datamodule):  # stands in for torchvision's downloader (no network in tests)
+        if datamodule.download:
+            write_mnist(Path(datamodule.root) / "MNIST" / "raw", n_train=40, n_test=8)
+            fetched.append(datamodule.root)
+
+    monkeypatch.setattr(MNISTDataModule, "_download", download)
+    root = tmp_path / "empty"
+    cfg = compose_cfg(["data=mnist", f"paths.data_dir={root}", "data.download=true"] + QUIET)
+    datamodule, _, _ = build(cfg)
+    assert fetched == [str(root)] and len(datamodule.train_dataloader().dataset) > 0
+    with pytest.raises(DatasetNotFoundError):  # without download=true: the clear refusal
+        build(compose_cfg(["data=mnist", f"paths.data_dir={tmp_path / 'other'}"] + QUIET))
 
 
 def test_missing_data_fails_before_training_with_one_clear_message(compose_cfg, tmp_path):

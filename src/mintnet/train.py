@@ -63,7 +63,11 @@ def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, pl.LightningModule, 
     """Data, model and trainer from the config; data problems surface before any model is built."""
     validate(cfg)
     datamodule = instantiate(cfg, "data")
-    datamodule.check()
+    if getattr(datamodule, "download", False):  # data.download=true: fetch first, then check
+        if pl.utilities.rank_zero_only.rank == 0:  # other DDP ranks wait for it inside fit
+            datamodule.prepare_data()
+    else:
+        datamodule.check()
     fill_from_data(cfg.model, datamodule)
     log.info("Instantiating model <%s>", cfg.model._target_)
     model = instantiate(cfg, "model")
