@@ -36,7 +36,7 @@ train: $(STAMP) ## train a MintNet flow on the embedded digits data, offline, on
 eval: $(STAMP) ## evaluate a checkpoint on the test split (ARGS="ckpt_path=...")
 	$(PY) -m mintnet.eval $(ARGS)
 
-results: $(STAMP) ## Fashion-MNIST results from scratch into docs/results.md (~100 min on 2 CPUs; resumable; ARGS=--quick)
+results: $(STAMP) ## Fashion-MNIST results from scratch into docs/results.md (2 h 17 min measured on 2 shared CPUs; resumable; ARGS=--quick)
 	$(PY) -m mintnet.results $(ARGS)
 
 bench: $(STAMP) ## run the benchmarks (ratios measured in one process), results in benchmarks/results/
