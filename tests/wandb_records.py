@@ -3,9 +3,13 @@
 The file is a 7-byte header then a LevelDB-style log: 32 KiB blocks of records, each with a 7-byte
 header (crc32, little-endian length, type: 1 full, 2 first, 3 middle, 4 last) and a protobuf
 ``Record`` payload.
+
+W&B's service process writes the file on its own; on a loaded machine it may still be writing
+when ``wandb.finish()`` has returned, so :func:`read_records` waits for the run's exit record.
 """
 
 import struct
+import time
 from pathlib import Path
 
 from wandb.proto import wandb_internal_pb2
@@ -14,7 +18,22 @@ BLOCK = 32 * 1024
 HEADER = 7
 
 
-def read_records(path: Path) -> list[wandb_internal_pb2.Record]:
+def read_records(path: Path, timeout: float = 60.0) -> list[wandb_internal_pb2.Record]:
+    """The records of a finished run: read again until its exit record is there (at most
+    ``timeout`` seconds; then whatever the file holds)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            records = _parse(path)
+        except Exception:  # a record still being written
+            records = []
+        finished = any(r.WhichOneof("record_type") == "exit" for r in records)
+        if finished or time.monotonic() > deadline:
+            return records or _parse(path)
+        time.sleep(0.2)
+
+
+def _parse(path: Path) -> list[wandb_internal_pb2.Record]:
     data = Path(path).read_bytes()
     assert data[:4] == b":W&B", f"{path} is not a W&B run file"
     records, pos, pending = [], HEADER, b""
