@@ -42,15 +42,13 @@ RUN_ID_FILE = Path("wandb") / "run_id"
 def _checkpoint_run_id(ckpt_path: str | None) -> str | None:
     if not ckpt_path or not Path(ckpt_path).is_file():
         return None
-    from mintnet.checkpoint import CheckpointError, load_file
+    from mintnet.checkpoint import CheckpointError, read_checkpoint
     from mintnet.modules.base import CHECKPOINT_KEY
 
     try:
-        checkpoint = load_file(ckpt_path)
+        run_id = read_checkpoint(ckpt_path)[CHECKPOINT_KEY].get("wandb_id")
     except CheckpointError:
         return None  # the resume itself reports the problem with the file
-    entry = checkpoint.get(CHECKPOINT_KEY) if isinstance(checkpoint, dict) else None
-    run_id = entry.get("wandb_id") if isinstance(entry, dict) else None
     return str(run_id) if run_id else None
 
 

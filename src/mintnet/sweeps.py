@@ -136,13 +136,13 @@ def summary_rows(sweep_dir: str | Path) -> list[dict[str, Any]]:
         except (OSError, ValueError):
             pass
         try:
-            overrides = (folder / ".hydra" / "overrides.yaml").read_text().splitlines()
+            overrides = list(OmegaConf.load(folder / ".hydra" / "overrides.yaml"))
         except OSError:
             overrides = []
         rows.append(
             {
                 "job": int(folder.name),
-                "overrides": [line.removeprefix("- ").strip() for line in overrides],
+                "overrides": overrides,
                 "status": "interrupted",
                 "reason": "the job's process ended before it finished",
                 "metric": None,

@@ -12,11 +12,9 @@
 
 from mintnet.checkpoint.io import AtomicCheckpointIO, CheckpointError, load_file, save_file
 from mintnet.checkpoint.module import (
-    FLOW_KEY,
     check_checkpoint,
     flow_config,
     flow_from_config,
-    is_weights_only,
     load_flow_from_checkpoint,
     load_module,
     prepare_resume,
@@ -24,16 +22,12 @@ from mintnet.checkpoint.module import (
     save_flow,
 )
 from mintnet.checkpoint.official import (
-    PAPER_EXPERIMENTS,
     convert_official_state,
     import_official,
     official_layout,
-    read_official,
 )
 
 __all__ = [
-    "FLOW_KEY",
-    "PAPER_EXPERIMENTS",
     "AtomicCheckpointIO",
     "CheckpointError",
     "check_checkpoint",
@@ -41,14 +35,12 @@ __all__ = [
     "flow_config",
     "flow_from_config",
     "import_official",
-    "is_weights_only",
     "load_file",
     "load_flow_from_checkpoint",
     "load_module",
     "official_layout",
     "prepare_resume",
     "read_checkpoint",
-    "read_official",
     "save_file",
     "save_flow",
 ]

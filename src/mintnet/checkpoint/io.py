@@ -61,7 +61,7 @@ def _foreign_object_message(path: Path, torch_message: str) -> str:
         f"checkpoint {path} holds {what} besides tensors, numbers, strings and plain containers. "
         "Unpickling such an object can run code, and mintnet never unpickles code: it reads "
         "checkpoints with torch.load(weights_only=True) only. If you trust the file's source, "
-        "load it in your own Python session and save its tensors alone (a state dict, e.g. "
+        "load it yourself in Python and save its tensors alone (a state dict, e.g. "
         "torch.save(model.state_dict(), 'weights.pth')), then give mintnet that file"
     )
 

@@ -26,7 +26,7 @@ from mintnet.modules.base import CHECKPOINT_KEY
 from mintnet.nn.image_flow import ImageFlow
 from mintnet.nn.inverse import InverseSettings
 from mintnet.nn.mint_layer import MintLayer
-from mintnet.nn.mintnet import MintNet
+from mintnet.nn.mintnet import MintNet, squeeze_positions
 from mintnet.nn.squeeze import Squeeze
 
 __all__ = [
@@ -34,7 +34,6 @@ __all__ = [
     "check_checkpoint",
     "flow_config",
     "flow_from_config",
-    "is_weights_only",
     "load_flow_from_checkpoint",
     "load_module",
     "prepare_resume",
@@ -73,12 +72,6 @@ def _mintnet_checkpoint(checkpoint: Any, path: str | Path) -> dict:
     return checkpoint
 
 
-def is_weights_only(checkpoint: dict) -> bool:
-    """Whether a checkpoint dict lacks the training state (optimizer, loops) that Lightning needs
-    to resume: an imported one, or one saved with ``save_weights_only``."""
-    return "optimizer_states" not in checkpoint
-
-
 def check_checkpoint(path: str | Path, module: torch.nn.Module) -> dict:
     """Refuse a checkpoint whose weights do not fit ``module`` (another model, other sizes),
     naming the file and the first mismatches; return the checkpoint dict."""
@@ -110,7 +103,8 @@ def prepare_resume(path: str | Path | None, module: torch.nn.Module) -> str | No
 
     A full training checkpoint is checked against ``module`` (:func:`check_checkpoint`) and its
     path returned, so Lightning restores weights, optimizer, scheduler and loop state. A
-    weights-only checkpoint (:func:`is_weights_only`) is checked, its weights are loaded into
+    weights-only checkpoint (no ``"optimizer_states"``: an imported one, or one saved with
+    ``save_weights_only``) is checked, its weights are loaded into
     ``module`` here, a note says that the optimizer starts afresh, and ``None`` is returned.
     No path (``None`` or ``""``) returns ``None``.
 
@@ -120,7 +114,7 @@ def prepare_resume(path: str | Path | None, module: torch.nn.Module) -> str | No
     if not path:
         return None
     checkpoint = check_checkpoint(path, module)
-    if not is_weights_only(checkpoint):
+    if "optimizer_states" in checkpoint:  # a full training checkpoint
         return str(path)
     module.load_state_dict(checkpoint["state_dict"])
     origin = checkpoint[CHECKPOINT_KEY].get("imported")
@@ -172,21 +166,17 @@ def flow_config(flow: ImageFlow) -> dict[str, Any]:
     """
     net = flow.net
     mint_layers = [layer for layer in net.layers if isinstance(layer, MintLayer)]
+    n_layers = len(mint_layers) // 2
     n_squeezes = sum(isinstance(layer, Squeeze) for layer in net.layers)
-    groups: list[int] = []  # one K per scale, read off the first layer after each squeeze
-    new_scale = True
-    for layer in net.layers:
-        if isinstance(layer, Squeeze):
-            new_scale = True
-        elif isinstance(layer, MintLayer) and new_scale:
-            groups.append(int(layer.hidden_groups))
-            new_scale = False
+    # one K per scale, read off the first pair of each scale (where MintNet puts its squeezes)
+    first_pairs = (0, *squeeze_positions(n_layers, n_squeezes))
+    groups = [int(mint_layers[2 * pair].hidden_groups) for pair in first_pairs]
     first = mint_layers[0]
     return {
         "image_flow": {"n_bins": int(flow.dequantize.n_bins), "logit_lam": float(flow.logit.lam)},
         "mintnet": {
             "in_shape": [int(s) for s in net.in_shape],
-            "n_layers": len(mint_layers) // 2,
+            "n_layers": n_layers,
             "n_squeezes": n_squeezes,
             "hidden_groups": groups,
             "kernel_size": int(first.weight1.shape[-1]),

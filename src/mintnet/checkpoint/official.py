@@ -71,7 +71,6 @@ __all__ = [
     "looks_official",
     "official_layout",
     "parse_official",
-    "read_official",
     "with_ema",
 ]
 
@@ -150,14 +149,9 @@ def looks_official(payload: Any) -> bool:
     )
 
 
-def read_official(path: str | Path) -> OfficialFile:
-    """Read an authors' checkpoint with ``torch.load(weights_only=True)``; see
-    :func:`parse_official`."""
-    return parse_official(load_file(path), Path(path))
-
-
 def parse_official(payload: Any, path: Path) -> OfficialFile:
-    """Check the authors' list (or a bare model state dict) and take it apart.
+    """Check the authors' list (or a bare model state dict), as :func:`load_file` read it from
+    ``path``, and take it apart.
 
     Raises:
         CheckpointError: naming the file and the entry that is not what the format says.
@@ -306,17 +300,16 @@ def _backbone(model: torch.nn.Module) -> tuple[str, MintNet | MintClassifier]:
 
 
 def _mint_layer_entries(layer: MintLayer, theirs: str, ours: str) -> dict[str, LayoutEntry]:
-    entries = {
-        theirs + name: LayoutEntry(ours + name, tuple(getattr(layer, name).shape))
-        for name in MINT_TENSORS
-    }
-    entries[theirs + "t"] = LayoutEntry(ours + "t", (1, *layer.t.shape))
+    entries = {}
+    for name in MINT_TENSORS:
+        shape = tuple(getattr(layer, name).shape)
+        entries[theirs + name] = LayoutEntry(ours + name, (1, *shape) if name == "t" else shape)
     k, c, groups = layer.weight1.shape[-1], layer.channels, layer.hidden_groups
     for n, (out_groups, in_groups) in enumerate(((groups, 1), (groups, groups), (1, groups)), 1):
-        shape = tuple(getattr(layer, f"weight{n}").shape)
-        for name in (f"mask{n}", f"center_mask{n}"):
-            spec = (name.rstrip("0123456789"), k, c, out_groups, in_groups, layer.kind)
-            entries[theirs + name] = LayoutEntry(None, shape, spec)
+        shape = entries[f"{theirs}weight{n}"].shape
+        for name in ("mask", "center_mask"):
+            spec = (name, k, c, out_groups, in_groups, layer.kind)
+            entries[f"{theirs}{name}{n}"] = LayoutEntry(None, shape, spec)
     return entries
 
 
@@ -507,7 +500,7 @@ def import_official(
         ConfigError: ``experiment`` is not a MintNet experiment of ``conf/experiment/``.
     """
     target = experiment_model(experiment)
-    official = read_official(path)
+    official = parse_official(load_file(path), Path(path))
     if official.kind != target.kind:
         others = [n for n in PAPER_EXPERIMENTS if n.endswith(official.kind)]
         raise CheckpointError(

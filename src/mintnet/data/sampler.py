@@ -2,12 +2,11 @@
 per sample for its augmentation, so a run resumed at any step sees the same batches and the same
 augmented images as an uninterrupted one, whatever the number of data-loader workers."""
 
-import itertools
 from collections.abc import Iterator, Sized
 from typing import Any
 
 import torch
-from torch.utils.data import DistributedSampler
+from torchdata.stateful_dataloader.sampler import StatefulDistributedSampler
 
 __all__ = ["EpochShuffleSampler", "sample_seed"]
 
@@ -20,7 +19,7 @@ def sample_seed(seed: int, epoch: int, index: int) -> int:
     return ((seed * 1_000_003 + epoch) * 2_147_483_647 + index) % _SEED_MODULUS
 
 
-class EpochShuffleSampler(DistributedSampler):
+class EpochShuffleSampler(StatefulDistributedSampler):
     """Shuffled training order that yields ``(index, sample_seed(seed, epoch, index))`` pairs.
 
     The order is torch's ``DistributedSampler`` with ``shuffle=True``: a permutation of
@@ -31,10 +30,11 @@ class EpochShuffleSampler(DistributedSampler):
     ``DistributedSampler`` in place under DDP instead of wrapping it, so every rank shuffles the
     same way and keeps its own shard.
 
-    The sampler is stateful: :meth:`state_dict` holds the epoch and how many indices of it were
-    handed out, and a ``StatefulDataLoader`` (which Lightning saves in every checkpoint) restores
-    it through :meth:`load_state_dict`, so the next iteration continues the same epoch's order
-    from that position.
+    The sampler is torchdata's stateful ``DistributedSampler``, whose :meth:`state_dict` holds how
+    many indices of the epoch were handed out, with the epoch added: a ``StatefulDataLoader``
+    (which Lightning saves in every checkpoint) restores it through :meth:`load_state_dict`, so
+    the next iteration continues the same epoch's order from that position, even though the
+    loader starts its iterator before Lightning calls :meth:`set_epoch`.
 
     The second element of each pair seeds the sample's augmentation
     (:class:`~mintnet.data.ImageArrayDataset` reads it): augmentations then draw from no process's
@@ -61,24 +61,18 @@ class EpochShuffleSampler(DistributedSampler):
         if rank is None:
             rank = torch.distributed.get_rank() if distributed else 0
         super().__init__(data, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed)
-        self.yielded = 0  # indices of the current epoch handed out so far
-        self._resume_at: int | None = None
 
     def __iter__(self) -> Iterator[tuple[int, int]]:  # type: ignore[override]
         # A generator: the order is drawn at the first next(), after Lightning's set_epoch.
-        start, self._resume_at = self._resume_at or 0, None
-        self.yielded = start
-        epoch = self.epoch
-        for index in itertools.islice(super().__iter__(), start, None):
-            self.yielded += 1
-            yield index, sample_seed(self.seed, epoch, index)
+        for index in super().__iter__():
+            yield index, sample_seed(self.seed, self.epoch, index)
 
     def state_dict(self) -> dict[str, int]:
         """``{"epoch", "yielded"}``: where in which epoch's order the iteration stands."""
-        return {"epoch": self.epoch, "yielded": self.yielded}
+        return {**super().state_dict(), "epoch": self.epoch}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Make the next iteration continue epoch ``state["epoch"]`` after ``state["yielded"]``
         indices."""
+        super().load_state_dict(state)
         self.set_epoch(int(state["epoch"]))
-        self._resume_at = int(state["yielded"])
