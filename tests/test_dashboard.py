@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from mintnet import dashboard
+from mintnet.cli import sync
 from mintnet.config import ConfigError
 from mintnet.train import build
 from tests.test_resume import BASE, stop_at, train_cli
@@ -85,7 +86,7 @@ def test_mintnet_sync_finds_every_offline_run_oldest_first(tmp_path, monkeypatch
     resumed = offline_run(logs / "train" / "later", "offline-run-20261130_120000-aaaa1111")
     assert dashboard.offline_runs([logs]) == [single, *jobs, resumed]
 
-    dashboard.sync_main([str(logs), "--dry-run"])
+    sync.main([str(logs), "--dry-run"])
     assert "4 offline run(s); --dry-run: nothing uploaded" in capsys.readouterr().out
 
     calls = []
@@ -95,13 +96,13 @@ def test_mintnet_sync_finds_every_offline_run_oldest_first(tmp_path, monkeypatch
         lambda command, check: calls.append(command) or subprocess.CompletedProcess(command, 0),
     )
     with pytest.raises(SystemExit) as done:
-        dashboard.sync_main([str(logs / "train" / "multirun_x"), "--", "--include-offline"])
+        sync.main([str(logs / "train" / "multirun_x"), "--", "--include-offline"])
     assert done.value.code == 0
     assert calls == [[sys.executable, "-m", "wandb", "sync", "--include-offline", *map(str, jobs)]]
 
 
 def test_mintnet_sync_says_when_there_is_nothing_to_upload(tmp_path, capsys):
     with pytest.raises(SystemExit) as done:
-        dashboard.sync_main([str(tmp_path)])
+        sync.main([str(tmp_path)])
     assert done.value.code == 1
     assert f"no offline W&B runs under {tmp_path}" in capsys.readouterr().err

@@ -5,10 +5,12 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from mintnet.errors import MintNetError
+
 __all__ = ["RULES", "ConfigError", "fill_from_data", "validate"]
 
 
-class ConfigError(ValueError):
+class ConfigError(MintNetError, ValueError):
     """A configuration value is invalid; the message names the key, the value and what is valid."""
 
 

@@ -1,6 +1,6 @@
 """Weights & Biases, the dashboard: one W&B run per run folder, continued by every resume; the
 monitored metrics summarised the way they are optimised; every run finished with its exit code;
-offline runs uploaded later with ``mintnet-sync``.
+offline runs found for ``mintnet-sync`` (:mod:`mintnet.cli.sync`).
 
 A run's W&B id is chosen before its logger starts, in this order: the id given in the config
 (``logger.wandb.id``), the id kept in the checkpoint it resumes from (``ckpt_path``), the id
@@ -10,11 +10,9 @@ into every checkpoint (:class:`mintnet.modules.base.ConfiguredModule`), and the 
 run with ``resume="allow"``: curves of a resumed run continue on the same dashboard page.
 """
 
-import argparse
 import logging
 import secrets
 import string
-import subprocess
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -30,7 +28,6 @@ __all__ = [
     "finish_run",
     "offline_runs",
     "prepare_wandb",
-    "sync_main",
 ]
 
 log = logging.getLogger(__name__)
@@ -106,34 +103,3 @@ def offline_runs(folders: Sequence[str | Path]) -> list[Path]:
             runs.add(folder)
         runs |= {p for p in folder.rglob("offline-run-*") if p.is_dir()}
     return sorted(runs, key=lambda p: (p.name.split("-")[2:4], str(p)))
-
-
-def sync_main(argv: Sequence[str] | None = None) -> None:
-    """``mintnet-sync [FOLDER ...] [--dry-run] [-- WANDB_SYNC_OPTIONS]``: upload every offline W&B
-    run under the folders (default ``logs``) with ``wandb sync``, sweeps included."""
-    parser = argparse.ArgumentParser(
-        prog="mintnet-sync",
-        description="Upload every offline W&B run under the given folders (run folders, sweep "
-        "folders, the whole logs/ tree) with `wandb sync`, oldest first. Run `wandb login` once "
-        "before.",
-    )
-    parser.add_argument("folders", nargs="*", default=["logs"], help="default: logs")
-    parser.add_argument("--dry-run", action="store_true", help="list the runs, upload nothing")
-    argv = list(sys.argv[1:] if argv is None else argv)
-    extra = argv[argv.index("--") + 1 :] if "--" in argv else []
-    args = parser.parse_args(argv[: argv.index("--")] if "--" in argv else argv)
-    missing = [f for f in args.folders if not Path(f).exists()]
-    if missing:
-        parser.exit(1, f"mintnet-sync: error: no such folder: {', '.join(missing)}\n")
-    runs = offline_runs(args.folders)
-    if not runs:
-        parser.exit(
-            1, f"mintnet-sync: error: no offline W&B runs under {', '.join(args.folders)}\n"
-        )
-    for run in runs:
-        print(run)
-    if args.dry_run:
-        print(f"{len(runs)} offline run(s); --dry-run: nothing uploaded")
-        return
-    command = [sys.executable, "-m", "wandb", "sync", *extra, *map(str, runs)]
-    raise SystemExit(subprocess.run(command, check=False).returncode)

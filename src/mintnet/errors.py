@@ -1,31 +1,15 @@
-"""Expected failures of the command-line tools: reported as one line on stderr, exit status 1."""
+"""The base of every expected failure in mintnet; the command-line tools report these as one line.
 
-import contextlib
-import sys
-from collections.abc import Iterator
+This module imports nothing of mintnet, so every package can subclass :class:`MintNetError`
+(``mintnet.checkpoint.CheckpointError``, ``mintnet.config.ConfigError``, ...). The command-line
+tools (:mod:`mintnet.cli.reporting`) catch the base class: a subclass is an expected failure,
+anything else is a bug and keeps its traceback.
+"""
 
-from mintnet.callbacks.non_finite_guard import NonFiniteLossError
-from mintnet.checkpoint import CheckpointError
-from mintnet.config import ConfigError
-from mintnet.data.errors import DatasetCorruptError, DatasetNotFoundError
-
-__all__ = ["EXPECTED_ERRORS", "reported_errors"]
-
-EXPECTED_ERRORS = (
-    CheckpointError,
-    ConfigError,
-    DatasetCorruptError,
-    DatasetNotFoundError,
-    NonFiniteLossError,
-)
+__all__ = ["MintNetError"]
 
 
-@contextlib.contextmanager
-def reported_errors(program: str) -> Iterator[None]:
-    """Turn an expected error into ``<program>: error: <message>`` on stderr and exit status 1;
-    anything else propagates with its traceback (and also exits non-zero)."""
-    try:
-        yield
-    except EXPECTED_ERRORS as error:
-        print(f"{program}: error: {error}", file=sys.stderr)
-        raise SystemExit(1) from error
+class MintNetError(Exception):
+    """An expected failure: bad input, a missing or unreadable file, a run that cannot go on.
+
+    Its message alone (no traceback) tells the user what went wrong and what is valid."""

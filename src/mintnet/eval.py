@@ -7,8 +7,8 @@ import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf
 
 from mintnet.checkpoint import load_module
+from mintnet.cli.reporting import reported_errors
 from mintnet.config import fill_from_data
-from mintnet.errors import reported_errors
 from mintnet.train import instantiate_group
 
 __all__ = ["evaluate", "main"]

@@ -21,9 +21,10 @@ from pytorch_lightning.utilities.exceptions import MisconfigurationException, SI
 
 from mintnet import sweeps
 from mintnet.checkpoint import prepare_resume
+from mintnet.cli.reporting import reported_errors
 from mintnet.config import ConfigError, fill_from_data, validate
 from mintnet.dashboard import define_metrics, finish_run, prepare_wandb
-from mintnet.errors import EXPECTED_ERRORS, reported_errors
+from mintnet.errors import MintNetError
 from mintnet.pixel_baseline import independent_pixel_bpd
 from mintnet.resolvers import register as register_resolvers
 
@@ -208,7 +209,7 @@ def run_sweep_job(cfg: DictConfig) -> float:
         sweeps.record_job(cfg, "failed", "stopped by SIGTERM")
         _report_sigterm(cfg, stop)
     except Exception as error:
-        expected = isinstance(error, EXPECTED_ERRORS)
+        expected = isinstance(error, MintNetError)
         reason = str(error) if expected else f"{type(error).__name__}: {error}"
         reason = " ".join(reason.split())  # one line
         log.error("job failed: %s", reason, exc_info=not expected)

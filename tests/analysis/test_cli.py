@@ -7,13 +7,11 @@ import pytest
 import torch
 from PIL import Image
 
-from mintnet.analysis.cli import (
-    analysis_dir,
-    interpolate_main,
-    inversion_accuracy_main,
-    main,
-    sample_main,
-)
+from mintnet.cli.__main__ import main
+from mintnet.cli.figure_args import analysis_dir
+from mintnet.cli.interpolate import main as interpolate_main
+from mintnet.cli.inversion_accuracy import main as inversion_accuracy_main
+from mintnet.cli.sample import main as sample_main
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -94,9 +92,9 @@ def test_unknown_command_is_refused(capsys):
 
 @pytest.mark.slow
 def test_module_entry_point_samples(flow_ckpt, tmp_path):
-    """The CLI as a separate process: ``python -m mintnet.analysis.cli sample ...``."""
+    """The CLI as a separate process: ``python -m mintnet.cli sample ...``."""
     env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "mintnet.analysis.cli", "sample", "--ckpt", str(flow_ckpt)]
+    command = [sys.executable, "-m", "mintnet.cli", "sample", "--ckpt", str(flow_ckpt)]
     command += ["--n", "4", "--device", "cpu", "--out-dir", str(tmp_path)]
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr

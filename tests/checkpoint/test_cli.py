@@ -9,8 +9,8 @@ import hydra
 import pytest
 import torch
 
-from mintnet.checkpoint.cli import default_out, main
 from mintnet.checkpoint.official import experiment_model
+from mintnet.cli.import_official import default_out, main
 from tests.checkpoint.authors_format import authors_file, randomise
 
 REPO = Path(__file__).resolve().parents[2]

@@ -1,5 +1,5 @@
 """Analysis of trained flows: sample grids (paper Fig. 3), inversion accuracy (Fig. 4) and latent
-interpolation (Fig. 5), with thin CLIs. Their checkpoint loader lives in :mod:`mintnet.checkpoint`
+interpolation (Fig. 5); their command lines are in :mod:`mintnet.cli`. Their checkpoint loader lives in :mod:`mintnet.checkpoint`
 and is re-exported here; the training callback that measures inversion is
 :class:`mintnet.callbacks.InversionErrorCallback`."""
 

@@ -5,12 +5,14 @@ import logging
 import pytorch_lightning as pl
 import torch
 
+from mintnet.errors import MintNetError
+
 __all__ = ["NonFiniteGuard", "NonFiniteLossError"]
 
 log = logging.getLogger(__name__)
 
 
-class NonFiniteLossError(RuntimeError):
+class NonFiniteLossError(MintNetError, RuntimeError):
     """Too many consecutive training steps had a NaN/Inf loss or gradient."""
 
 

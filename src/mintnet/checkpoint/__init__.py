@@ -7,7 +7,7 @@
   :func:`load_module`, :func:`check_checkpoint`, :func:`prepare_resume`) and the plain flow
   format (:func:`save_flow`, :func:`load_flow_from_checkpoint`);
 * :mod:`mintnet.checkpoint.official`: the MintNet authors' released checkpoints
-  (:func:`import_official`), and :mod:`mintnet.checkpoint.cli`, ``mintnet-import-official``.
+  (:func:`import_official`), converted by ``mintnet-import-official`` (:mod:`mintnet.cli.import_official`).
 """
 
 from mintnet.checkpoint.io import AtomicCheckpointIO, CheckpointError, load_file, save_file

@@ -16,10 +16,12 @@ from typing import Any
 import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
+from mintnet.errors import MintNetError
+
 __all__ = ["AtomicCheckpointIO", "CheckpointError", "load_file", "save_file"]
 
 
-class CheckpointError(ValueError):
+class CheckpointError(MintNetError, ValueError):
     """A checkpoint file is missing, unreadable, or not one that mintnet can use."""
 
 

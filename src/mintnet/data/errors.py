@@ -3,14 +3,16 @@
 from collections.abc import Sequence
 from pathlib import Path
 
+from mintnet.errors import MintNetError
+
 __all__ = ["DatasetCorruptError", "DatasetNotFoundError", "corrupt", "not_found"]
 
 
-class DatasetNotFoundError(FileNotFoundError):
+class DatasetNotFoundError(MintNetError, FileNotFoundError):
     """A dataset's files are not where the data module looks; build it with :func:`not_found`."""
 
 
-class DatasetCorruptError(ValueError):
+class DatasetCorruptError(MintNetError, ValueError):
     """A dataset file exists but cannot be read as its format; build it with :func:`corrupt`."""
 
 

@@ -8,6 +8,8 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from mintnet.errors import MintNetError
+
 __all__ = [
     "DEFAULT_TOL",
     "InversionError",
@@ -40,7 +42,7 @@ class InversionWarning(UserWarning):
     """The fixed-point iteration stopped above its tolerance."""
 
 
-class InversionError(RuntimeError):
+class InversionError(MintNetError, RuntimeError):
     """The fixed-point iteration stopped above its tolerance and the caller asked to fail."""
 
 

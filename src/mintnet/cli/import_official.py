@@ -2,7 +2,7 @@
 mintnet checkpoint that ``mintnet-eval``, ``mintnet-sample``, ``mintnet-inversion-accuracy``,
 ``mintnet-interpolate`` and ``mintnet-train ckpt_path=...`` read as they are.
 
-Also runnable as ``python -m mintnet.checkpoint.cli PATH --experiment NAME``.
+Also runnable as ``python -m mintnet.cli.import_official PATH --experiment NAME``.
 """
 
 import argparse
@@ -10,9 +10,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from mintnet.checkpoint.io import save_file
+from mintnet.checkpoint import save_file
 from mintnet.checkpoint.official import PAPER_EXPERIMENTS, import_official
-from mintnet.errors import reported_errors
+from mintnet.cli.reporting import reported_errors
 
 __all__ = ["default_out", "main"]
 
