@@ -22,7 +22,7 @@ DEFAULT = ["layer_vs_floor", "train_step", "inversion", "scaling"]
 ``--device``) is for a GPU: ``make bench-gpu``."""
 
 
-def main(argv: list[str] | None = None) -> None:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="tiny settings, seconds not minutes")
     parser.add_argument(
@@ -66,7 +66,11 @@ def main(argv: list[str] | None = None) -> None:
         default=[],
         help=f"the 'device' benchmark's models (default: all of {' '.join(device.FULL)})",
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
     torch.set_num_threads(args.threads)
     # options only one benchmark takes
     extra = {

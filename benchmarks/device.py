@@ -23,10 +23,8 @@ GPU timings wait for the device (``torch.cuda.synchronize``) at the end of every
 full settings take hours; ``--quick`` runs tiny models and is what the tests use.
 """
 
-import contextlib
 import copy
-import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -34,10 +32,20 @@ from typing import Any
 import torch
 
 from benchmarks.common import format_table, round_robin, write_result
+from benchmarks.device_tools import (
+    decode_quietly,
+    peak_mib,
+    round_trip_error,
+    tf32,
+    timed,
+    uses_thin_convolutions,
+    with_tf32,
+    without_thin_convolutions,
+)
 from benchmarks.inversion import FIXED
 from benchmarks.layer_vs_floor import ConvolutionFloor, floor_step, layer_step
 from mintnet.modules.compile import compile_in_place
-from mintnet.nn import ImageFlow, InverseSettings, InversionWarning, MintLayer, MintNet
+from mintnet.nn import ImageFlow, InverseSettings, MintLayer, MintNet
 
 NAME = "device"
 PARTS = ("train", "sample", "layers")
@@ -61,79 +69,6 @@ FULL = {
     "paper-cifar10": ((3, 32, 32), 21, 2, 85, 256, 0.05),
 }
 QUICK = {"tiny": ((1, 8, 8), 2, 1, 18, 17, 0.05)}  # K = 18: thin convolutions on the CPU
-
-
-def _timed(fn: Callable[[], Any], device: torch.device) -> Callable[[], None]:
-    """``fn`` followed by a wait for the device, so wall time covers the work queued."""
-
-    def call() -> None:
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-
-    return call
-
-
-def _peak_mib(fn: Callable[[], Any], device: torch.device) -> float | None:
-    """Peak CUDA memory of one call of ``fn``, or None off CUDA."""
-    if device.type != "cuda":
-        return None
-    torch.cuda.synchronize(device)
-    torch.cuda.reset_peak_memory_stats(device)
-    fn()
-    torch.cuda.synchronize(device)
-    return torch.cuda.max_memory_allocated(device) / 2**20
-
-
-@contextlib.contextmanager
-def tf32(allow: bool) -> Iterator[None]:
-    """Allow (or forbid) TF32 rounding in cuDNN convolutions and cuBLAS products for a block."""
-    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = allow
-    try:
-        yield
-    finally:
-        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
-
-
-def with_tf32(fn: Callable[[], Any]) -> Callable[[], Any]:
-    """``fn`` run with TF32 allowed."""
-
-    def call() -> Any:
-        with tf32(True):
-            return fn()
-
-    return call
-
-
-def without_thin_convolutions(flow: ImageFlow) -> ImageFlow:
-    """A copy of ``flow`` whose Mint layers all use ``F.conv2d``."""
-    plain = copy.deepcopy(flow)
-    for layer in plain.modules():
-        if isinstance(layer, MintLayer):
-            layer.thin_convolutions = False
-    return plain
-
-
-def _uses_thin_convolutions(module: torch.nn.Module, device: torch.device) -> bool:
-    return any(
-        isinstance(m, MintLayer) and m.uses_thin_convolutions(device) for m in module.modules()
-    )
-
-
-def _decode(flow: ImageFlow, z: torch.Tensor, settings: InverseSettings) -> None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", InversionWarning)  # the fixed schedule never "converges"
-        flow.decode(z, settings)
-
-
-def _round_trip_error(flow: ImageFlow, images: torch.Tensor, settings: InverseSettings) -> float:
-    """Largest ``|v_hat - v|`` (logit space) of images encoded, then decoded with ``settings``."""
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore", InversionWarning)
-        v = flow.centre_logits(images)
-        v_hat, _ = flow.net.inverse_with_report(flow.net(v)[0], settings)
-    return float((v_hat - v).abs().max())
 
 
 def _train_step(flow: torch.nn.Module, x: torch.Tensor, bf16: bool) -> Callable[[], None]:
@@ -167,9 +102,9 @@ def _train_rows(
     }
     if device.type == "cuda":
         steps["eager tf32"] = with_tf32(_train_step(copy.deepcopy(flow), x, False))
-    if _uses_thin_convolutions(flow, device):
+    if uses_thin_convolutions(flow, device):
         steps["eager fp32, F.conv2d"] = _train_step(without_thin_convolutions(flow), x, False)
-    t = round_robin({v: _timed(s, device) for v, s in steps.items()}, reps)
+    t = round_robin({v: timed(s, device) for v, s in steps.items()}, reps)
     return [
         {
             "model": name,
@@ -179,7 +114,7 @@ def _train_rows(
             "images_per_s": batch / t[variant].wall,
             "ms": 1e3 * t[variant].wall,
             "ratio": t[variant].wall / t["eager fp32"].wall,
-            "peak_MiB": _peak_mib(step, device),
+            "peak_MiB": peak_mib(step, device),
         }
         for variant, step in steps.items()
     ]
@@ -207,14 +142,14 @@ def _sample_rows(
     images = (torch.randint(0, n_bins, (batch, *flow.net.in_shape)) / (n_bins - 1)).to(device)
     sampling, errors = {}, {}
     for label, (settings, allow) in schedules.items():
-        decode = partial(_decode, flow, z, settings)
+        decode = partial(decode_quietly, flow, z, settings)
         sampling[label] = with_tf32(decode) if allow else decode
         with tf32(allow):
-            errors[label] = _round_trip_error(flow, images, settings)
+            errors[label] = round_trip_error(flow, images, settings)
     # no warm-up decode: the round-trip errors above already ran each schedule once, and a paper
     # schedule decode of the CIFAR-10 model takes many seconds
-    timed = {v: _timed(f, device) for v, f in sampling.items()}
-    t = round_robin(timed, max(1, reps // 5), warmup=0)
+    calls = {v: timed(f, device) for v, f in sampling.items()}
+    t = round_robin(calls, max(1, reps // 5), warmup=0)
     flow.train()
     paper = t["paper: 100 iterations per layer"].wall
     return [
@@ -256,7 +191,7 @@ def _layer_rows(
             plain = copy.deepcopy(probe)
             plain.thin_convolutions = False
             steps["eager, F.conv2d"] = layer_step(plain, x)
-        t = round_robin({k: _timed(v, device) for k, v in steps.items()}, reps)
+        t = round_robin({k: timed(v, device) for k, v in steps.items()}, reps)
         c, h, _ = layer.shape
         for variant in [v for v in steps if "floor" not in v]:
             reference = "compiled_floor" if variant == "compiled" else "floor"
