@@ -37,7 +37,7 @@ eval: $(STAMP) ## evaluate a checkpoint on the test split (ARGS="ckpt_path=...")
 	$(PY) -m mintnet.eval $(ARGS)
 
 results: $(STAMP) ## Fashion-MNIST results from scratch into docs/results.md (2 h 17 min measured on 2 shared CPUs; resumable; ARGS=--quick)
-	$(PY) -m mintnet.results $(ARGS)
+	$(PY) -m reproduction $(ARGS)
 
 bench: $(STAMP) ## run the benchmarks (ratios measured in one process), results in benchmarks/results/
 	$(PY) -m benchmarks $(ARGS)
@@ -55,12 +55,12 @@ docs-serve: $(STAMP) ## serve the docs at http://127.0.0.1:8000, rebuilt on ever
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve
 
 lint: $(STAMP) ## check style with ruff
-	$(PY) -m ruff check src tests benchmarks notebooks docs/hooks
-	$(PY) -m ruff format --check src tests benchmarks notebooks docs/hooks
+	$(PY) -m ruff check src tests benchmarks reproduction notebooks docs/hooks
+	$(PY) -m ruff format --check src tests benchmarks reproduction notebooks docs/hooks
 
 format: $(STAMP) ## format the code with ruff
-	$(PY) -m ruff check --fix src tests benchmarks docs/hooks
-	$(PY) -m ruff format src tests benchmarks docs/hooks
+	$(PY) -m ruff check --fix src tests benchmarks reproduction docs/hooks
+	$(PY) -m ruff format src tests benchmarks reproduction docs/hooks
 
 clean: ## remove the venv, caches and run outputs
 	rm -rf $(VENV) .pytest_cache .ruff_cache logs outputs multirun wandb gpu-check site

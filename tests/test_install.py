@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -24,10 +25,12 @@ FAST = [
 
 
 def build_wheel(tmp_path: Path) -> Path:
-    """The project's wheel, built from a copy of the files a release is made of."""
+    """The project's wheel, built from a copy of the repository's code (the library, the
+    benchmarks and the results pipeline beside it) and project files."""
     source = tmp_path / "source"
-    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", "local")
-    shutil.copytree(ROOT / "src", source / "src", ignore=ignore)
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", "local", "results")
+    for folder in ("src", "benchmarks", "reproduction"):
+        shutil.copytree(ROOT / folder, source / folder, ignore=ignore)
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, source / name)
     dist = tmp_path / "dist"
@@ -52,9 +55,21 @@ def build_wheel(tmp_path: Path) -> Path:
     return wheel
 
 
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_wheel(tmp_path_factory.mktemp("wheel"))
+
+
+def test_the_wheel_holds_the_library_and_not_the_folders_beside_it(wheel):
+    with zipfile.ZipFile(wheel) as archive:
+        tops = {name.split("/")[0] for name in archive.namelist()}
+    assert {"mintnet", "hydra_plugins"} <= tops
+    assert not {"reproduction", "benchmarks", "tests"} & tops, sorted(tops)
+    assert {t for t in tops if not t.endswith(".dist-info")} == {"mintnet", "hydra_plugins"}
+
+
 @pytest.mark.slow
-def test_the_installed_wheel_trains_sweeps_and_reads_a_users_config_folder(tmp_path):
-    wheel = build_wheel(tmp_path)
+def test_the_installed_wheel_trains_sweeps_and_reads_a_users_config_folder(tmp_path, wheel):
     target = tmp_path / "installed"
     subprocess.run(
         [

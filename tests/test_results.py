@@ -1,9 +1,10 @@
-"""The results pipeline, ``python -m mintnet.results``: the quick mode end to end on a tiny
+"""The results pipeline, ``python -m reproduction``: the quick mode end to end on a tiny
 Fashion-MNIST-format folder (interrupted once, then finished), its document's numbers against the
 runs' metric files, and the pieces that make it resumable."""
 
 import csv
 import json
+import os
 import re
 import signal
 import subprocess
@@ -15,12 +16,15 @@ import pytest
 from PIL import Image
 
 import mintnet.data.mnist
-from mintnet.results import runs
-from mintnet.results.pipeline import QUICK, Pipeline, main
-from mintnet.results.report import write_report
-from mintnet.results.runs import Run, read_metrics
+from reproduction import runs
+from reproduction.command import main
+from reproduction.pipeline import Pipeline
+from reproduction.profiles import QUICK
+from reproduction.report import write_report
+from reproduction.runs import Run, read_metrics
 from tests.data.formats import write_mnist
 
+ROOT = Path(__file__).resolve().parents[1]
 RUN_NAMES = [
     "density_compare_deep",
     "density_compare_wide",
@@ -108,12 +112,15 @@ def quick(tmp_path_factory: pytest.TempPathFactory) -> dict:
     base = tmp_path_factory.mktemp("results")
     write_mnist(base / "data" / "FashionMNIST" / "raw", n_train=200, n_test=40)
     out, doc = base / "out", base / "doc" / "results.md"
-    argv = [sys.executable, "-m", "mintnet.results", "--quick", "--data-root", str(base / "data")]
+    argv = [sys.executable, "-m", "reproduction", "--quick", "--data-root", str(base / "data")]
     argv += ["--out", str(out), "--doc", str(doc)]
     first_marker = out / "runs" / RUN_NAMES[0] / "done.json"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}  # run from elsewhere, as `make results` is not
 
     started = time.monotonic()
-    first = subprocess.Popen(argv, cwd=base, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    first = subprocess.Popen(
+        argv, cwd=base, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
     while not first_marker.exists():
         assert first.poll() is None, first.communicate()[0].decode()[-3000:]
         assert time.monotonic() - started < 180, "the first run did not finish in 3 minutes"
@@ -123,7 +130,7 @@ def quick(tmp_path_factory: pytest.TempPathFactory) -> dict:
     folder = out / "runs" / RUN_NAMES[0]
     before = {p: p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
 
-    second = subprocess.run(argv, cwd=base, capture_output=True, text=True, timeout=300)
+    second = subprocess.run(argv, cwd=base, env=env, capture_output=True, text=True, timeout=300)
     return {
         "out": out,
         "doc": doc,
@@ -215,7 +222,7 @@ def test_plots_and_images_are_written_small_and_linked(quick):
     with (analysis / "inversion_accuracy.csv").open() as file:
         rows = list(csv.DictReader(file))
     assert {int(r["iterations"]) for r in rows} == set(QUICK.fig4_iterations)
-    assert "python -m mintnet.results --quick" in doc and "Quick mode" in doc
+    assert "python -m reproduction --quick" in doc and "Quick mode" in doc
 
 
 @pytest.mark.slow

@@ -5,6 +5,7 @@ from mintnet.callbacks.non_finite_guard import NonFiniteGuard, NonFiniteLossErro
 from mintnet.callbacks.preemption import PreemptionCheckpoint
 from mintnet.callbacks.progress import TextProgressBar, progress_bar
 from mintnet.callbacks.sample_images import SampleImages
+from mintnet.callbacks.wall_clock import WallClock
 
 __all__ = [
     "InversionErrorCallback",
@@ -13,5 +14,6 @@ __all__ = [
     "PreemptionCheckpoint",
     "SampleImages",
     "TextProgressBar",
+    "WallClock",
     "progress_bar",
 ]

@@ -22,7 +22,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from mintnet.results.timing import ELAPSED
+from mintnet.callbacks.wall_clock import ELAPSED
 
 __all__ = [
     "DONE",
@@ -43,8 +43,8 @@ __all__ = [
 DONE = "done.json"
 """The marker of a finished run (or step), with its final metrics and the command."""
 
-WALL_CLOCK = "+callbacks.wall_clock={_target_:mintnet.results.timing.WallClock}"
-"""Adds :class:`mintnet.results.timing.WallClock` to a run's callbacks."""
+WALL_CLOCK = "+callbacks.wall_clock={_target_:mintnet.callbacks.WallClock}"
+"""Adds :class:`mintnet.callbacks.WallClock` to a run's callbacks."""
 
 Row = dict[str, float]
 

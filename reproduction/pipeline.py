@@ -1,6 +1,5 @@
-"""``python -m mintnet.results``: the Fashion-MNIST results, from scratch, in one command.
-
-Steps (each skipped when finished, each training resumed from its ``last.ckpt`` when not):
+"""The steps of the results pipeline (each skipped when finished, each training resumed from its
+``last.ckpt`` when not), run by ``python -m reproduction`` (:mod:`reproduction.command`):
 
 1. check that Fashion-MNIST is installed;
 2. the independent-pixel baseline on the test split;
@@ -9,158 +8,30 @@ Steps (each skipped when finished, each training resumed from its ``last.ckpt`` 
 4. density: the winner trained for the long budget (epochs sized from its measured speed);
 5. the trained flow: samples at two temperatures, the paper's Figure 4 and Figure 5;
 6. classification: the MintNet classifier and the ResNet baseline under one recipe;
-7. the report: plots and tables from the runs' CSV logs, and the document.
-
-``--quick`` runs the same steps with tiny models and a few batches (a smoke test, minutes).
+7. the report: plots and tables from the runs' CSV logs, and the document
+   (:mod:`reproduction.report`).
 """
 
-import argparse
 import math
-import os
-import platform
-import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mintnet.results.runs import (
+from mintnet.callbacks.wall_clock import EPOCH_TIME, VAL_TIME
+from reproduction.profiles import Candidate, Profile
+from reproduction.runs import (
     DONE,
-    Interrupted,
     Run,
     RunFailed,
     child_env,
-    forward_signals,
     read_json,
     read_metrics,
     series,
     write_json,
 )
-from mintnet.results.timing import EPOCH_TIME, VAL_TIME
 
-__all__ = [
-    "FULL",
-    "PROFILES",
-    "QUICK",
-    "Candidate",
-    "Pipeline",
-    "Profile",
-    "main",
-]
-
-PAPER_MNIST_ALPHA = 1 / 3.5
-"""The fixed-point step size of the paper's MNIST model (its released config's ``newton_lr``)."""
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """A density architecture for the short comparison: ``n_layers`` lower/upper pairs, ``K`` at
-    the first scale, two squeezes."""
-
-    name: str
-    description: str
-    n_layers: int
-    hidden_groups: int
-
-    def overrides(self) -> list[str]:
-        return [
-            f"model.net.n_layers={self.n_layers}",
-            f"model.net.hidden_groups={self.hidden_groups}",
-        ]
-
-
-@dataclass(frozen=True)
-class Profile:
-    """Sizes and budgets of one pipeline mode; every run's recipe is derived from these."""
-
-    name: str
-    candidates: tuple[Candidate, ...]
-    compare_seconds: float  # each candidate's training time
-    compare_max_epochs: int  # a cap that the time limit should reach first
-    density_seconds: float  # the long run's training budget
-    density_max_epochs: int  # a cap on the long run's epochs
-    density_batch: int
-    compare_batches: int  # training batches per epoch (one validation per epoch)
-    density_batches: int
-    classify_epochs: int
-    classify_batches: int
-    classify_batch: int
-    mint_classifier: tuple[str, ...]
-    resnet: tuple[str, ...]
-    mint_description: str
-    resnet_description: str
-    eval_batches: float = 1.0  # validation and test batches (a fraction, or a count)
-    log_every: int = 10  # steps between logged training rows
-    callbacks_every: int = 5  # epochs between the callbacks' sample grids and inversion checks
-    n_samples: int = 64
-    fig4_images: int = 64
-    fig4_iterations: tuple[int, ...] = (1, 11, 21, 41, 61, 81, 101, 141, 201)
-    fig4_alphas: tuple[float, ...] = (PAPER_MNIST_ALPHA, 1.0)
-    sample_max_iter: int = 500
-    interpolation_indices: tuple[int, int, int, int] = (3, 15, 32, 17)
-    interpolation_steps: int = 8
-
-
-FULL = Profile(
-    name="full",
-    candidates=(
-        Candidate(
-            "deep", "20 pairs as in the paper's MNIST flow, at K = 16 instead of 45", 20, 16
-        ),
-        Candidate("wide", "6 pairs instead of 20, at the paper's MNIST K = 45", 6, 45),
-    ),
-    compare_seconds=5 * 60,
-    compare_max_epochs=1000,
-    density_seconds=50 * 60,
-    density_max_epochs=200,
-    density_batch=64,
-    compare_batches=100,
-    density_batches=400,
-    classify_epochs=10,
-    classify_batches=150,
-    classify_batch=128,
-    mint_classifier=("model.net.n_layers=4", "model.net.n_squeezes=1"),
-    resnet=("model.net.blocks=[4,4]", "model.net.widths=[16,64]"),
-    mint_description="4 pairs (8 Mint layers), K = 1, one squeeze, input padded to 16 channels",
-    resnet_description="4 + 4 residual blocks at 16 and 64 channels",
-)
-"""What ``make results`` runs: about 100 minutes on two CPU cores."""
-
-QUICK = Profile(
-    name="quick",
-    candidates=(
-        Candidate("deep", "6 pairs, K = 2", 6, 2),
-        Candidate("wide", "3 pairs, K = 8", 3, 8),
-    ),
-    compare_seconds=60,
-    compare_max_epochs=1,
-    density_seconds=10,
-    density_max_epochs=1,
-    density_batch=16,
-    compare_batches=2,
-    density_batches=2,
-    classify_epochs=1,
-    classify_batches=2,
-    classify_batch=16,
-    mint_classifier=("model.net.n_layers=2", "model.net.n_squeezes=1"),
-    resnet=("model.net.blocks=[1,1]", "model.net.widths=[8,16]"),
-    mint_description="2 pairs, K = 1, one squeeze",
-    resnet_description="1 + 1 residual blocks at 8 and 16 channels",
-    eval_batches=2,
-    log_every=1,
-    callbacks_every=1,
-    n_samples=16,
-    fig4_images=8,
-    fig4_iterations=(1, 5, 10),
-    sample_max_iter=200,
-    interpolation_indices=(0, 1, 2, 3),
-    interpolation_steps=4,
-)
-"""``--quick``: the same steps with tiny models and two batches per epoch."""
-
-PROFILES = {"full": FULL, "quick": QUICK}
+__all__ = ["Pipeline"]
 
 
 def _hms(seconds: float) -> str:
@@ -277,10 +148,11 @@ class Pipeline:
             return record
         from hydra import compose, initialize_config_dir
 
+        import mintnet
         from mintnet.train import instantiate, pixel_baseline
 
-        conf = Path(__file__).resolve().parents[1] / "conf"  # the package's configs
         overrides = ["experiment=fashion_mnist_density", f"paths.data_dir={self.data_root}"]
+        conf = Path(mintnet.__file__).resolve().parent / "conf"  # the package's configs
         with initialize_config_dir(str(conf), version_base="1.3"):
             cfg = compose("train", overrides=[*overrides, "data.batch_size=1000"])
         datamodule = instantiate(cfg, "data")
@@ -339,7 +211,7 @@ class Pipeline:
     def analysis(self, density: Run) -> dict[str, Any]:
         import torch
 
-        from mintnet.results.analysis import analyse_flow
+        from reproduction.analysis import analyse_flow
 
         folder = density.folder(self.out) / "analysis"
         record = read_json(folder / DONE)
@@ -381,118 +253,3 @@ def _median(values: Sequence[float]) -> float:
         return 0.0
     mid = len(values) // 2
     return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
-
-
-def machine() -> dict[str, Any]:
-    """What the runs ran on."""
-    import torch
-
-    from mintnet.resolvers import available_cpus
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "cpus_available": available_cpus(),
-        "threads": os.environ.get("OMP_NUM_THREADS", "1"),
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
-    }
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m mintnet.results",
-        description="Train, measure and plot the Fashion-MNIST results, and write the document. "
-        "Interrupt it at any time: run it again to skip what is finished and resume the rest.",
-    )
-    parser.add_argument("--quick", action="store_true", help="tiny models, a few batches each")
-    parser.add_argument(
-        "--data-root",
-        default=os.environ.get("MINTNET_DATA_DIR", "data"),
-        help="holds FashionMNIST/raw (default: $MINTNET_DATA_DIR or data; Debian's "
-        "/usr/share/datasets/fashion-mnist is tried after it)",
-    )
-    parser.add_argument(
-        "--out",
-        type=Path,
-        help="runs folder (default: results/fashion_mnist, --quick: results/quick)",
-    )
-    parser.add_argument(
-        "--doc",
-        type=Path,
-        help="document to write (default: docs/results.md, --quick: <out>/results.md)",
-    )
-    parser.add_argument(
-        "--download", action="store_true", help="fetch Fashion-MNIST if missing (needs network)"
-    )
-    parser.add_argument(
-        "--report-only", action="store_true", help="only regenerate plots, tables and document"
-    )
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the pipeline; returns the exit code (0, 1 failed, 2 no data, 128 + signal stopped)."""
-    args = _parser().parse_args(argv)
-    profile = QUICK if args.quick else FULL
-    out = args.out or Path("results") / ("quick" if args.quick else "fashion_mnist")
-    doc = args.doc or (out / "results.md" if args.quick else Path("docs/results.md"))
-    log = _printer()
-    log(f"mintnet results ({profile.name}): runs in {out}, document {doc}")
-    pipeline = Pipeline(profile, out, args.data_root, log, args.download)
-    log("== step 1/7: Fashion-MNIST files")
-    from mintnet.data.errors import DatasetNotFoundError
-
-    try:
-        pipeline.check_data()
-    except DatasetNotFoundError as error:
-        print(f"mintnet-results: error: {error}", file=sys.stderr)
-        print(
-            "mintnet-results: install it with `apt-get install -y dataset-fashion-mnist`, or, where "
-            "there is network, run again with --download (make results ARGS=--download), which "
-            f"fetches it into {args.data_root}/FashionMNIST/raw as data.download=true does",
-            file=sys.stderr,
-        )
-        return 2
-    if not (out / "machine.json").is_file():
-        write_json(out / "machine.json", machine())
-    if not args.report_only:
-        with forward_signals():
-            try:
-                pipeline.run_all()
-            except Interrupted as stop:
-                log(f"mintnet-results: {stop}; run the same command again to resume")
-                return 128 + stop.signum
-            except RunFailed as error:
-                print(f"mintnet-results: error: {error}", file=sys.stderr)
-                return 1
-    log("== step 7/7: plots, tables and the document")
-    from mintnet.results.report import write_report
-
-    try:
-        written = write_report(pipeline, doc)
-    except FileNotFoundError as error:
-        print(f"mintnet-results: error: {error}", file=sys.stderr)
-        return 1
-    for path in written:
-        log(f"wrote {path}")
-    return 0
-
-
-def _printer() -> Callable[[str], None]:
-    def log(message: str) -> None:
-        print(message, flush=True)
-
-    return log
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -6,7 +6,7 @@ import math
 import time
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
@@ -21,9 +21,7 @@ from mintnet.analysis import (
 from mintnet.analysis.images import load_images
 from mintnet.nn.image_flow import ImageFlow
 from mintnet.nn.inverse import InverseSettings, InversionReport, InversionWarning
-
-if TYPE_CHECKING:
-    from mintnet.results.pipeline import Profile
+from reproduction.profiles import Profile
 
 __all__ = [
     "TEMPERATURES",
@@ -93,7 +91,7 @@ def tolerance_stop(
 
 
 def analyse_flow(
-    run_folder: Path, folder: Path, data_root: str, profile: "Profile"
+    run_folder: Path, folder: Path, data_root: str, profile: Profile
 ) -> dict[str, Any]:
     """Write ``samples_T<t>.png``, ``inversion_accuracy.csv``, ``interpolation.png`` into
     ``folder``; return the numbers (inversion statistics of each) for ``done.json``."""

@@ -1,8 +1,8 @@
-"""A Lightning callback that puts wall-clock time into the run's logs, for learning curves against
-time and the time per epoch of :mod:`mintnet.results`.
+"""A Lightning callback that puts wall-clock time into the run's logs: learning curves against time,
+the time per epoch, and a clock that a resumed run continues.
 
-It is kept free of the pipeline's other imports: the training subprocess loads it from the config
-(``+callbacks.wall_clock={_target_: mintnet.results.timing.WallClock}``).
+Add it to any run from the command line:
+``+callbacks.wall_clock={_target_:mintnet.callbacks.WallClock}``.
 """
 
 import sys

@@ -1,0 +1,15 @@
+"""The Fashion-MNIST results of docs/results.md, reproducible with one command from the repository:
+``python -m reproduction`` (``make results``). Not part of the installed package: it drives the
+``mintnet`` library and its command lines.
+
+* :mod:`reproduction.command`: the command line;
+* :mod:`reproduction.profiles`: the full and the quick sizes, from which every recipe is derived;
+* :mod:`reproduction.pipeline`: the steps and the recipes of every run;
+* :mod:`reproduction.runs`: training subprocesses, skipped when finished, resumed when not;
+* :mod:`reproduction.analysis`: samples, Figure 4 and Figure 5 of the trained flow;
+* :mod:`reproduction.summary`: a run's numbers, read from its CSV log;
+* :mod:`reproduction.plots`: the plots and image panels;
+* :mod:`reproduction.page`: the page's numbers, read from the runs and tabulated;
+* :mod:`reproduction.report`: the figures, and the page from its template
+  (``reproduction/templates/results.md.j2``).
+"""

@@ -1,0 +1,279 @@
+"""The numbers of the results page: the finished runs read back (:func:`read_inputs`) and every
+value the page's template names (:func:`page_context`), computed, rounded and tabulated here so
+that the template only speaks."""
+
+import csv
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reproduction.pipeline import Pipeline
+from reproduction.runs import read_json, series
+from reproduction.summary import RunSummary, summarize
+
+__all__ = [
+    "IMAGE_PREFIX",
+    "PAPER",
+    "PARITY_POINTS",
+    "Inputs",
+    "page_context",
+    "read_inputs",
+    "residual",
+]
+
+PAPER = {
+    "mnist_bpd": 0.98,
+    "mnist_mint": 99.6,
+    "mnist_resnet": 99.6,
+    "cifar_mint": 91.2,
+    "cifar_resnet": 92.6,
+}
+"""The paper's Table 1 and Table 2 figures quoted beside ours (MNIST and CIFAR-10, not Fashion-MNIST)."""
+
+PARITY_POINTS = 1.4
+"""The largest MintNet-to-ResNet gap in the paper's Table 1 (CIFAR-10: 91.2% against 92.6%)."""
+
+IMAGE_PREFIX = "fashion_mnist_"
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Everything the page is made from, read from the runs' folder."""
+
+    plan: dict[str, Any]
+    baseline_record: dict[str, Any]
+    machine: dict[str, Any]
+    compare: dict[str, RunSummary]
+    density: RunSummary
+    density_lr: str
+    analysis: dict[str, Any]
+    analysis_dir: Path
+    classify: dict[str, RunSummary]
+
+
+def read_inputs(pipeline: Pipeline) -> Inputs:
+    """The finished runs' numbers, or FileNotFoundError naming what has not finished."""
+    out, profile = pipeline.out, pipeline.profile
+    baseline_record = read_json(out / "pixel_baseline.json")
+    plan = read_json(out / "plan.json")
+    if baseline_record is None or plan is None:
+        raise FileNotFoundError(f"no finished runs in {out}; run the pipeline first")
+    density_run = pipeline.density_run(plan)
+    analysis_dir = density_run.folder(out) / "analysis"
+    analysis = read_json(analysis_dir / "done.json")
+    if analysis is None:
+        raise FileNotFoundError(f"the analysis of {density_run.folder(out)} has not finished")
+    mint_run, resnet_run = pipeline.classify_runs()
+    return Inputs(
+        plan=plan,
+        baseline_record=baseline_record,
+        machine=read_json(out / "machine.json") or {},
+        compare={c.name: summarize(pipeline.compare_run(c), out) for c in profile.candidates},
+        density=summarize(density_run, out),
+        density_lr=_learning_rate(density_run.folder(out)),
+        analysis=analysis,
+        analysis_dir=analysis_dir,
+        classify={"MintNet": summarize(mint_run, out), "ResNet": summarize(resnet_run, out)},
+    )
+
+
+def page_context(pipeline: Pipeline, inputs: Inputs) -> dict[str, Any]:
+    """Every value the template names."""
+    profile = pipeline.profile
+    quick = profile.name == "quick"
+    analysis = inputs.analysis
+    some_of = f"on {profile.eval_batches:g} batches of the"
+    whole = profile.eval_batches == 1.0
+    runs = [*inputs.compare.values(), inputs.density, *inputs.classify.values()]
+    return {
+        "quick": quick,
+        "command": "python -m reproduction" + (" --quick" if quick else ""),
+        "make": "make results" + (" ARGS=--quick" if quick else ""),
+        "out": _relative(pipeline.out),
+        "prefix": IMAGE_PREFIX,
+        "profile": profile,
+        "paper": PAPER,
+        "plan": inputs.plan,
+        "split": {k: "?" for k in ("train", "val", "test")}
+        | inputs.baseline_record.get("split", {}),
+        "machine": {
+            k: "?" for k in ("cpu", "cpus_available", "threads", "torch", "python", "date")
+        }
+        | inputs.machine,
+        "baseline": inputs.baseline_record["test/pixel_baseline_bpd"],
+        "fit_seconds": sum(r.fit_seconds for r in runs),
+        "n_runs": len(runs),
+        "whole_test": "on the whole test split" if whole else f"{some_of} test split",
+        "whole_val": "on the whole validation split" if whole else f"{some_of} validation split",
+        "analysis": analysis,
+        "tol": next(iter(analysis["samples"].values()))["tol"],
+        "ckpt": _relative(Path(analysis["checkpoint"])),
+        "interpolation": analysis["interpolation"],
+        **density_context(pipeline, inputs),
+        **classification_context(pipeline, inputs),
+        "figure4": figure4_context(Path(analysis["figure4_csv"])),
+        "sample_rows": [
+            [
+                f"{float(t):.1f}",
+                s["max_iterations"],
+                f"{s['evaluations_per_sample']:.0f}",
+                residual(s),
+            ]
+            for t, s in sorted(analysis["samples"].items(), key=lambda i: -float(i[0]))
+        ],
+        "tolerance_rows": [
+            [
+                f"{s['alpha']:.4g}",
+                s["max_iterations"],
+                f"{s['evaluations_per_sample']:.0f}",
+                f"{s['geo_mean_error']:.2g}",
+                residual(s),
+            ]
+            for s in analysis["tolerance_stop"]
+        ],
+    }
+
+
+def density_context(pipeline: Pipeline, inputs: Inputs) -> dict[str, Any]:
+    """The architecture comparison and the long run."""
+    candidates = {c.name: c for c in pipeline.profile.candidates}
+    winner, density = inputs.plan["winner"], inputs.density
+    first, last = density.step_seconds()
+    common = common_validation(inputs.compare)
+    return {
+        "compare": [{"name": n, "command": r.command} for n, r in inputs.compare.items()],
+        "compare_rows": [
+            [
+                f"**{name}**" if name == winner else name,
+                candidates[name].description,
+                f"{run.params:,}",
+                run.steps,
+                " and ".join(f"{t:.2f} s" for t in run.step_seconds()),
+                f"{run.best('val/bpd'):.4f}",
+                f"{run.test('bpd'):.4f}",
+            ]
+            for name, run in inputs.compare.items()
+        ],
+        "common_validation": None
+        if common is None
+        else {
+            "step": common[0],
+            "text": ", ".join(f"{name} {v:.4f}" for name, v in common[1].items()),
+        },
+        "density": {
+            "description": candidates[winner].description,
+            "lr": inputs.density_lr,
+            "command": density.command,
+            "test_bpd": density.test("bpd"),
+            "best_val_bpd": density.best("val/bpd"),
+            "params": f"{density.params:,}",
+            "epochs": density.epochs,
+            "steps": density.steps,
+            "fit_seconds": density.fit_seconds,
+            "epoch_seconds": density.epoch_seconds,
+            "first_step": first,
+            "last_step": last,
+            "step_times": f"{first:.2f} s and {last:.2f} s",
+            "margin": inputs.baseline_record["test/pixel_baseline_bpd"] - density.test("bpd"),
+        },
+    }
+
+
+def classification_context(pipeline: Pipeline, inputs: Inputs) -> dict[str, Any]:
+    """The two classifiers under one recipe, and whether the paper's parity holds."""
+    profile = pipeline.profile
+    mint, resnet = inputs.classify["MintNet"], inputs.classify["ResNet"]
+    gap = 100 * (resnet.test("acc") - mint.test("acc"))
+    descriptions = (profile.mint_description, profile.resnet_description)
+    return {
+        "mint": {"test_acc": mint.test("acc")},
+        "resnet": {"test_acc": resnet.test("acc")},
+        "parity": {"gap": gap, "holds": gap <= PARITY_POINTS, "points": PARITY_POINTS},
+        "classify": [{"name": n, "command": r.command} for n, r in inputs.classify.items()],
+        "classify_rows": [
+            [
+                name,
+                description,
+                f"{run.params:,}",
+                f"{100 * run.test('acc'):.2f}%",
+                f"{100 * run.best('val/acc', 'max'):.2f}%",
+                f"{run.epoch_seconds:.0f} s",
+                f"{run.fit_seconds / 60:.1f} min",
+            ]
+            for (name, run), description in zip(inputs.classify.items(), descriptions, strict=True)
+        ],
+    }
+
+
+def figure4_context(csv_path: Path) -> dict[str, Any]:
+    """Figure 4's table (mean and largest error at each T and alpha) and its last row."""
+    with csv_path.open(newline="") as file:
+        rows = [{k: float(v) for k, v in row.items()} for row in csv.DictReader(file)]
+    alphas = list(dict.fromkeys(r["alpha"] for r in rows))  # as run: the paper's first
+    iterations = sorted({int(r["iterations"]) for r in rows})
+    cell = {(r["alpha"], int(r["iterations"])): r for r in rows}
+    at = {a: cell[(a, iterations[-1])] for a in alphas if (a, iterations[-1]) in cell}
+    paper = at[alphas[0]]
+    return {
+        "alpha_headers": [f"alpha = {a:.4g}: mean (largest)" for a in alphas],
+        "alpha_args": [f"{a:.6g}" for a in alphas],
+        "iterations": iterations,
+        "last": iterations[-1],
+        "rows": [
+            [t]
+            + [
+                f"{cell[(a, t)]['geo_mean_error']:.2g} ({cell[(a, t)]['max_error']:.2g})"
+                if (a, t) in cell
+                else ""
+                for a in alphas
+            ]
+            for t in iterations
+        ],
+        "paper": {"alpha": alphas[0], "max_error": paper["max_error"]},
+        "others": [
+            {
+                "alpha": a,
+                "geo_mean_error": r["geo_mean_error"],
+                "max_error": r["max_error"],
+                "faster": r["geo_mean_error"] < paper["geo_mean_error"],
+                "stuck": r["max_error"] > 10 * paper["max_error"],
+            }
+            for a, r in at.items()
+            if a != alphas[0]
+        ],
+    }
+
+
+def common_validation(runs: dict[str, RunSummary]) -> tuple[float, dict[str, float]] | None:
+    """The last step at which every run logged ``val/bpd``, and their values there."""
+    curves = {name: dict(series(run.rows, "val/bpd")) for name, run in runs.items()}
+    steps = set.intersection(*(set(c) for c in curves.values())) if curves else set()
+    if not steps:
+        return None
+    step = max(steps)
+    return step, {name: curve[step] for name, curve in curves.items()}
+
+
+def residual(stats: dict[str, Any]) -> str:
+    """The worst residual ``max |f(x) - z|`` of an inversion against its tolerance."""
+    worst, tol = stats["worst_residual"], stats["tol"]
+    where = "below tol" if stats["converged"] else f"{worst / tol:.3g} x tol"
+    return f"{worst:.2g} ({where})"
+
+
+def _relative(path: Path) -> str:
+    """``path`` relative to the working directory if it lies inside it, else absolute."""
+    path = Path(os.path.abspath(path))
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _learning_rate(run_folder: Path) -> str:
+    """The run's learning rate, from the config Hydra saved in its folder."""
+    from omegaconf import OmegaConf
+
+    config = OmegaConf.load(run_folder / ".hydra" / "config.yaml")
+    return f"{float(config.model.optimizer.lr):g}"

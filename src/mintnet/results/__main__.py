@@ -1,5 +1,0 @@
-"""``python -m mintnet.results``: see :mod:`mintnet.results.pipeline`."""
-
-from mintnet.results.pipeline import main
-
-raise SystemExit(main())
