@@ -30,7 +30,6 @@ package's ``__init__``, which only re-exports)."""
 
 MAX_FILE_LINES, MAX_FUNCTION_LINES = 300, 60
 LONG_FILES: dict[str, int] = {
-    "src/mintnet/checkpoint/official.py": 527,
     "src/mintnet/nn/mint_layer.py": 303,
 }
 """Files over the limit today, with their length: they may only shrink."""
