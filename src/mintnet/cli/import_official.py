@@ -73,6 +73,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"  evaluate: python -m mintnet.eval ckpt_path={out} {data}")
     if model.kind == "density":
         print(f"  sample:   mintnet-sample --ckpt {out}")
+    else:
+        mean, std = model.config["mean"], model.config["std"]
+        print(
+            f"  inputs:   images in [0, 1]; the module standardises them itself (mean {mean}, std "
+            f"{std}), so do not pass images already normalised (module.net takes those)"
+        )
+        print(
+            "  outputs:  logits; the authors' Net.forward returns their log_softmax (the two differ "
+            "by each image's log-sum-exp, the same for every class)"
+        )
     print(f"  train on: python -m mintnet.train experiment={model.name} ckpt_path={out}")
 
 

@@ -20,6 +20,7 @@ __all__ = [
     "PREFIX",
     "LayoutEntry",
     "authors_mask",
+    "channels_first_mask",
     "official_layout",
 ]
 
@@ -112,3 +113,23 @@ def authors_mask(name: str, k: int, c: int, out_groups: int, in_groups: int, kin
     if name == "mask":
         return block_mask(k, c, out_groups, in_groups, kind)
     return diagonal_centre_mask(k, c, out_groups, in_groups)
+
+
+@functools.lru_cache(maxsize=32)
+def channels_first_mask(k: int, c: int, out_groups: int, in_groups: int, kind: str) -> Tensor:
+    """The block mask of the authors' ``rgb_last: false`` variant, which mintnet cannot represent:
+    it orders the pixels first and the channels within each pixel (a lower layer's output channel
+    ``i`` sees every channel in the rows above, and in its own row the taps left of the centre, the
+    centre of channels ``< i`` and of ``i`` itself). Used only to name that variant in a refusal."""
+    one = torch.ones(c, c, k, k)
+    mid = k // 2
+    for i in range(c):
+        if kind == "lower":
+            one[i, :, mid + 1 :, :] = 0.0
+            one[i, : i + 1, mid, mid + 1 :] = 0.0
+            one[i, i + 1 :, mid, mid:] = 0.0
+        else:
+            one[i, :, :mid, :] = 0.0
+            one[i, i:, mid, :mid] = 0.0
+            one[i, :i, mid, : mid + 1] = 0.0
+    return one.repeat(out_groups, in_groups, 1, 1)

@@ -6,7 +6,11 @@ import torch
 from torch import Tensor
 
 from mintnet.checkpoint.io import CheckpointError
-from mintnet.checkpoint.official.layouts import authors_mask, official_layout
+from mintnet.checkpoint.official.layouts import (
+    authors_mask,
+    channels_first_mask,
+    official_layout,
+)
 from mintnet.checkpoint.official.reading import OfficialFile
 
 __all__ = ["convert_official_state"]
@@ -65,9 +69,17 @@ def _mask_problem(mask: Tensor, spec: tuple[str, int, int, int, int, str]) -> st
         return None
     first = tuple(int(i) for i in wrong[0])
     what = f"{spec[5]} block mask" if spec[0] == "mask" else "diagonal centre-tap mask"
+    variant = ""
+    if spec[0] == "mask" and torch.equal(mask.to(expected.dtype), channels_first_mask(*spec[1:])):
+        variant = (
+            ": it is the mask of the authors' `rgb_last: false` variant (channels ordered within "
+            "each pixel), which mintnet's Mint layers cannot represent; they follow "
+            "`rgb_last: true`, the setting of every released config"
+        )
     return (
         f"differs from the {what} at {len(wrong)} of {mask.numel()} entries, first at "
         f"{list(first)} (file {float(mask[first]):g}, expected {float(expected[first]):g})"
+        + variant
     )
 
 
