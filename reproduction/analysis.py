@@ -1,6 +1,6 @@
 """The trained flow of the results pipeline, analysed with :mod:`mintnet.analysis`: sample grids
 (paper Figure 3) at two temperatures, inversion error against iterations (Figure 4) and the
-tolerance stop on the same images, and a latent interpolation between test images (Figure 5)."""
+tolerance stop on the same images (the paper's iteration and Anderson acceleration), and a latent interpolation between test images (Figure 5)."""
 
 import math
 import time
@@ -20,7 +20,7 @@ from mintnet.analysis import (
 )
 from mintnet.analysis.images import load_images
 from mintnet.nn.image_flow import ImageFlow
-from mintnet.nn.inverse import InverseSettings, InversionReport, InversionWarning
+from mintnet.nn.inverse import InverseSettings, InversionReport, InversionWarning, unconverged
 from reproduction.profiles import Profile
 
 __all__ = [
@@ -67,19 +67,24 @@ def _stats(reports: list[InversionReport]) -> dict[str, Any]:
         "tol": reports[0].tol,
         "layers": len(reports),
         "converged": all(r.converged for r in reports),
+        "unconverged": unconverged(reports),
     }
 
 
 @torch.no_grad()
 def tolerance_stop(
-    flow: ImageFlow, images: torch.Tensor, alpha: float, max_iter: int
+    flow: ImageFlow,
+    images: torch.Tensor,
+    alpha: float,
+    max_iter: int,
+    method: str = "fixed_point",
 ) -> dict[str, Any]:
     """Invert ``z = f(v)`` of real images with the tolerance stop (the default float32 tolerance):
     the iterations it took and the normalised L2 error ``||v_hat - v|| / D`` (geometric mean over
     the images, as in Figure 4)."""
     v = flow.centre_logits(images)
     z, _ = flow.net(v)
-    settings = InverseSettings(alpha, max_iter, None, "warn")
+    settings = InverseSettings(alpha, max_iter, None, "warn", method)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", InversionWarning)
         v_hat, reports = flow.net.inverse_with_report(z, settings)
@@ -87,7 +92,13 @@ def tolerance_stop(
     finite = bool(errors.isfinite().all())
     floor = torch.finfo(v.dtype).eps / v[0].numel()
     geo = math.exp(float(errors.clamp_min(floor).log().mean())) if finite else math.inf
-    return {"alpha": alpha, "max_iter": max_iter, "geo_mean_error": geo, **_stats(reports)}
+    return {
+        "method": method,
+        "alpha": alpha,
+        "max_iter": max_iter,
+        "geo_mean_error": geo,
+        **_stats(reports),
+    }
 
 
 def analyse_flow(
@@ -113,12 +124,13 @@ def analyse_flow(
         record["samples"][f"{temperature:g}"] = {"path": str(path), **_stats(reports)}
 
     train = load_images("fashion_mnist", data_root, "train", range(profile.fig4_images))
-    rows = inversion_accuracy(flow, train, list(profile.fig4_iterations), alphas)
+    methods = ("fixed_point", "anderson")
+    rows = inversion_accuracy(flow, train, list(profile.fig4_iterations), alphas, methods)
     record["figure4_csv"] = str(write_csv(rows, folder / "inversion_accuracy.csv"))
     record["figure4_images"] = profile.fig4_images
     record["tolerance_stop"] = [
         tolerance_stop(flow, train, alpha, profile.sample_max_iter) for alpha in alphas
-    ]
+    ] + [tolerance_stop(flow, train, 1.0, profile.sample_max_iter, "anderson")]
 
     test = load_images("fashion_mnist", data_root, "test", profile.interpolation_indices)
     with warnings.catch_warnings(record=True):

@@ -124,7 +124,7 @@ def page_context(pipeline: Pipeline, inputs: Inputs) -> dict[str, Any]:
         ],
         "tolerance_rows": [
             [
-                f"{s['alpha']:.4g}",
+                f"{s.get('method', 'fixed_point')}, {s['alpha']:.4g}",
                 s["max_iterations"],
                 f"{s['evaluations_per_sample']:.0f}",
                 f"{s['geo_mean_error']:.2g}",
@@ -207,42 +207,52 @@ def classification_context(pipeline: Pipeline, inputs: Inputs) -> dict[str, Any]
 
 
 def figure4_context(csv_path: Path) -> dict[str, Any]:
-    """Figure 4's table (mean and largest error at each T and alpha) and its last row."""
+    """Figure 4's table (mean and largest error at each T for each solver and alpha) and its last
+    row; a CSV without a ``method`` column holds the fixed-point iteration only."""
     with csv_path.open(newline="") as file:
-        rows = [{k: float(v) for k, v in row.items()} for row in csv.DictReader(file)]
-    alphas = list(dict.fromkeys(r["alpha"] for r in rows))  # as run: the paper's first
+        rows = [
+            {k: v if k == "method" else float(v) for k, v in row.items()}
+            for row in csv.DictReader(file)
+        ]
+    key = {id(r): (r.get("method", "fixed_point"), r["alpha"]) for r in rows}
+    curves = list(dict.fromkeys(key[id(r)] for r in rows))  # as run: the paper's first
     iterations = sorted({int(r["iterations"]) for r in rows})
-    cell = {(r["alpha"], int(r["iterations"])): r for r in rows}
-    at = {a: cell[(a, iterations[-1])] for a in alphas if (a, iterations[-1]) in cell}
-    paper = at[alphas[0]]
+    cell = {(*key[id(r)], int(r["iterations"])): r for r in rows}
+    at = {c: cell[(*c, iterations[-1])] for c in curves if (*c, iterations[-1]) in cell}
+    paper = at[curves[0]]
     return {
-        "alpha_headers": [f"alpha = {a:.4g}: mean (largest)" for a in alphas],
-        "alpha_args": [f"{a:.6g}" for a in alphas],
+        "alpha_headers": [f"{_curve_label(*c)}: mean (largest)" for c in curves],
+        "alpha_args": list(dict.fromkeys(f"{a:.6g}" for _, a in curves)),
+        "methods": list(dict.fromkeys(m for m, _ in curves)),
         "iterations": iterations,
         "last": iterations[-1],
         "rows": [
             [t]
             + [
-                f"{cell[(a, t)]['geo_mean_error']:.2g} ({cell[(a, t)]['max_error']:.2g})"
-                if (a, t) in cell
+                f"{cell[(*c, t)]['geo_mean_error']:.2g} ({cell[(*c, t)]['max_error']:.2g})"
+                if (*c, t) in cell
                 else ""
-                for a in alphas
+                for c in curves
             ]
             for t in iterations
         ],
-        "paper": {"alpha": alphas[0], "max_error": paper["max_error"]},
+        "paper": {"alpha": curves[0][1], "max_error": paper["max_error"]},
         "others": [
             {
-                "alpha": a,
+                "label": _curve_label(*c),
                 "geo_mean_error": r["geo_mean_error"],
                 "max_error": r["max_error"],
                 "faster": r["geo_mean_error"] < paper["geo_mean_error"],
                 "stuck": r["max_error"] > 10 * paper["max_error"],
             }
-            for a, r in at.items()
-            if a != alphas[0]
+            for c, r in at.items()
+            if c != curves[0]
         ],
     }
+
+
+def _curve_label(method: str, alpha: float) -> str:
+    return f"alpha = {alpha:.4g}" if method == "fixed_point" else f"{method}, alpha = {alpha:.4g}"
 
 
 def common_validation(runs: dict[str, RunSummary]) -> tuple[float, dict[str, float]] | None:
@@ -259,6 +269,12 @@ def residual(stats: dict[str, Any]) -> str:
     """The worst residual ``max |f(x) - z|`` of an inversion against its tolerance."""
     worst, tol = stats["worst_residual"], stats["tol"]
     where = "below tol" if stats["converged"] else f"{worst / tol:.3g} x tol"
+    failing = stats.get("unconverged") or []
+    if failing:
+        samples = sorted({i for _, ids in failing for i in ids})
+        shown = ", ".join(map(str, samples[:8])) + (", ..." if len(samples) > 8 else "")
+        layers = ", ".join(name for name, _ in failing)
+        where += f"; samples {shown} in {layers}"
     return f"{worst:.2g} ({where})"
 
 

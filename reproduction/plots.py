@@ -121,7 +121,10 @@ def plot_inversion(csv_path: Path, path: Path) -> Path:
 
     with csv_path.open(newline="") as file:
         rows = [
-            {k: float(v) if k != "iterations" else int(v) for k, v in row.items()}
+            {
+                k: v if k == "method" else int(v) if k == "iterations" else float(v)
+                for k, v in row.items()
+            }
             for row in csv.DictReader(file)
         ]
     plot_inversion_accuracy(rows, path, title="Fashion-MNIST flow: Figure 4 (training images)")

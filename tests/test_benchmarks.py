@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from benchmarks.layer_vs_floor import ConvolutionFloor
 
+from benchmarks.layer_vs_floor import ConvolutionFloor
 from mintnet.data import DatasetNotFoundError, FashionMNISTDataModule
 from mintnet.nn import MintLayer
 from tests.data.formats import labels_for, write_idx

@@ -80,3 +80,17 @@ def test_model_that_contradicts_the_data_is_refused(compose_cfg):
         ConfigError, match=r"model.net.in_shape=\[1, 28, 28\] does not fit data 'digits'"
     ):
         fill_from_data(cfg.model, DigitsDataModule())
+
+
+def test_the_inversion_method_is_a_command_line_override(compose_cfg):
+    cfg = compose_cfg(
+        ["model.net.inversion.method=anderson", "model.net.inversion.anderson_memory=3"]
+    )
+    fill_from_data(cfg.model, DigitsDataModule())
+    net = hydra.utils.instantiate(cfg.model).flow.net
+    settings = {m.inversion for m in net.layers if type(m).__name__ == "MintLayer"}
+    assert [(s.method, s.anderson_memory) for s in settings] == [("anderson", 3)]
+    cfg = compose_cfg(["model.net.inversion.method=newton"])
+    fill_from_data(cfg.model, DigitsDataModule())
+    with pytest.raises(Exception, match="fixed_point, damped, anderson; got 'newton'"):
+        hydra.utils.instantiate(cfg.model)

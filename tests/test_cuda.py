@@ -8,8 +8,8 @@ import os
 
 import pytest
 import torch
-from benchmarks.device_tools import tf32
 
+from benchmarks.device_tools import tf32
 from mintnet.nn import ImageFlow, InverseSettings, MintLayer, MintNet
 from tests.nn.helpers import perturb
 

@@ -29,12 +29,9 @@ FLOORS: list[set[str]] = [
 package's ``__init__``, which only re-exports)."""
 
 MAX_FILE_LINES, MAX_FUNCTION_LINES = 300, 60
-LONG_FILES: dict[str, int] = {
-    "src/mintnet/nn/mint_layer.py": 303,
-}
+LONG_FILES: dict[str, int] = {}
 """Files over the limit today, with their length: they may only shrink."""
 LONG_FUNCTIONS: dict[str, int] = {
-    "src/mintnet/nn/inverse.py:fixed_point_inverse": 71,
     "benchmarks/inversion.py:run": 90,
 }
 """Functions over the limit today, with their length: they may only shrink."""

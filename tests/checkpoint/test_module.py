@@ -17,7 +17,8 @@ def test_round_trip_keeps_architecture_and_weights(trained_flow, flow_ckpt):
 
 
 def test_config_records_settings_and_dtype(tmp_path):
-    net = MintNet((1, 8, 8), 2, 1, [3, 1], inversion=InverseSettings(0.5, 7, 1e-3, "raise"))
+    settings = InverseSettings(0.5, 7, 1e-3, "raise", "anderson", 4)
+    net = MintNet((1, 8, 8), 2, 1, [3, 1], inversion=settings)
     flow = ImageFlow(net, n_bins=DIGIT_BINS).double()
     loaded = load_flow_from_checkpoint(save_flow(flow, tmp_path / "f.ckpt"))
     config = flow_config(loaded)
@@ -27,6 +28,8 @@ def test_config_records_settings_and_dtype(tmp_path):
         "max_iter": 7,
         "tol": 1e-3,
         "on_fail": "raise",
+        "method": "anderson",
+        "anderson_memory": 4,
     }
     assert config["dtype"] == "float64" and loaded.net.param_dtype == torch.float64
 
@@ -100,3 +103,14 @@ def test_a_pickled_object_is_refused_in_mintnets_words(tmp_path):
     assert "mintnet never unpickles code" in message
     assert "save its tensors alone" in message
     assert "weights_only` set to `False`" not in message and "Re-running" not in message
+
+
+def test_a_file_written_before_the_solver_choice_loads_with_the_papers_iteration(tmp_path):
+    net = MintNet((1, 8, 8), 2, 1, [3, 1], inversion=InverseSettings(0.5, 7, 1e-3, "raise"))
+    path = save_flow(ImageFlow(net, n_bins=DIGIT_BINS), tmp_path / "f.ckpt")
+    payload = torch.load(path, weights_only=True)
+    settings = payload["mintnet_flow"]["config"]["mintnet"]["inversion"]
+    del settings["method"], settings["anderson_memory"]
+    torch.save(payload, path)
+    loaded = load_flow_from_checkpoint(path)
+    assert flow_config(loaded)["mintnet"]["inversion"]["method"] == "fixed_point"

@@ -1,4 +1,4 @@
-"""Accuracy of the fixed-point inverse against the number of iterations (paper Figure 4)."""
+"""Accuracy of the inverse against the number of iterations (paper Figure 4), for each solver."""
 
 import csv
 import math
@@ -31,17 +31,22 @@ change nothing), so every layer runs exactly ``max_iter`` iterations."""
 
 @torch.no_grad()
 def inversion_errors(
-    flow: ImageFlow, v: Tensor, z: Tensor, alpha: float, iterations: int
+    flow: ImageFlow,
+    v: Tensor,
+    z: Tensor,
+    alpha: float,
+    iterations: int,
+    method: str = "fixed_point",
 ) -> Tensor:
-    r"""Per-image normalised L2 error of inverting ``z = f(v)`` with exactly ``iterations`` fixed-point
-    updates per Mint layer and step size ``alpha``:
+    r"""Per-image normalised L2 error of inverting ``z = f(v)`` with exactly ``iterations`` updates
+    per Mint layer of ``method`` (``mintnet.nn.inverse.METHODS``) and step size ``alpha``:
 
     .. math:: e = \lVert \hat v - v \rVert_2 / D, \qquad D = C H W
 
     Returns shape ``(B,)``, in float64; non-converged layers are expected, so their warnings are
     silenced.
     """
-    settings = InverseSettings(alpha, iterations, EXACT_ITERATIONS_TOL, "warn")
+    settings = InverseSettings(alpha, iterations, EXACT_ITERATIONS_TOL, "warn", method)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", InversionWarning)
         v_hat, _ = flow.net.inverse_with_report(z, settings)
@@ -50,19 +55,24 @@ def inversion_errors(
 
 @torch.no_grad()
 def inversion_accuracy(
-    flow: ImageFlow, images: Tensor, iterations: Sequence[int], alphas: Sequence[float]
+    flow: ImageFlow,
+    images: Tensor,
+    iterations: Sequence[int],
+    alphas: Sequence[float],
+    methods: Sequence[str] = ("fixed_point",),
 ) -> list[dict[str, Any]]:
     r"""The paper's Figure 4: inversion error of real images against iterations per Mint layer.
 
     For images ``x`` ``(B, C, H, W)`` in ``[0, 1]``: ``v`` = :meth:`ImageFlow.centre_logits`, ``z = f(v)``, then
-    for every ``alpha`` and ``T`` the whole network is inverted with exactly ``T`` iterations per
+    for every method, ``alpha`` and ``T`` the whole network is inverted with exactly ``T`` iterations per
     layer (no early stop) and :func:`inversion_errors` measured. Over the ``B`` images it reports
 
     .. math:: \bar e = \exp\big(\mathrm{mean}_b \log e_b\big), \qquad
         s = \mathrm{std}_b \log_{10} e_b
 
     Returns:
-        One row per ``(alpha, T)``, in that order: ``alpha``, ``iterations``, ``geo_mean_error``
+        One row per ``(method, alpha, T)``, in that order: ``method``, ``alpha``, ``iterations``,
+        ``geo_mean_error``
         (``\bar e``, errors floored at :func:`error_floor`; ``inf`` if any image diverged),
         ``log10_std`` (``s``), ``band_low`` / ``band_high`` (``\bar e \cdot 10^{\mp s}``),
         ``max_error``, ``n_images``, ``n_nonfinite``.
@@ -75,11 +85,14 @@ def inversion_accuracy(
     v = flow.centre_logits(images.to(device=ref.device, dtype=ref.dtype))
     z, _ = flow.net(v)
     rows = []
-    for alpha in alphas:
-        for steps in iterations:
-            errors = inversion_errors(flow, v, z, float(alpha), int(steps))
-            stats = _log_stats(errors, error_floor(v.dtype, v[0].numel()))
-            rows.append({"alpha": float(alpha), "iterations": int(steps), **stats})
+    for method in methods:
+        for alpha in alphas:
+            for steps in iterations:
+                errors = inversion_errors(flow, v, z, float(alpha), int(steps), method)
+                stats = _log_stats(errors, error_floor(v.dtype, v[0].numel()))
+                rows.append(
+                    {"method": method, "alpha": float(alpha), "iterations": int(steps), **stats}
+                )
     return rows
 
 
@@ -139,16 +152,20 @@ def plot_inversion_accuracy(
     fig = Figure(figsize=(6.0, 4.0), dpi=100)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    for alpha in dict.fromkeys(row["alpha"] for row in rows):
-        curve = sorted((r for r in rows if r["alpha"] == alpha), key=lambda r: r["iterations"])
+    for method, alpha in dict.fromkeys(_curve_key(row) for row in rows):
+        curve = sorted(
+            (r for r in rows if _curve_key(r) == (method, alpha)), key=lambda r: r["iterations"]
+        )
         steps = [r["iterations"] for r in curve]
         (line,) = ax.plot(steps, [r["geo_mean_error"] for r in curve], marker=".")
-        line.set_label(f"alpha = {alpha:g}")
+        line.set_label(
+            f"alpha = {alpha:g}" if method == "fixed_point" else f"{method}, alpha = {alpha:g}"
+        )
         low = [r["band_low"] for r in curve]
         high = [r["band_high"] for r in curve]
         ax.fill_between(steps, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
     ax.set_yscale("log")
-    ax.set_xlabel("fixed-point iterations per Mint layer")
+    ax.set_xlabel("iterations per Mint layer")
     ax.set_ylabel("normalised L2 reconstruction error")
     ax.set_title(title)
     ax.grid(True, which="major", alpha=0.3)
@@ -156,3 +173,7 @@ def plot_inversion_accuracy(
     fig.tight_layout()
     fig.savefig(path)
     return path
+
+
+def _curve_key(row: dict[str, Any]) -> tuple[str, float]:
+    return row.get("method", "fixed_point"), row["alpha"]

@@ -12,7 +12,7 @@ import torch
 from mintnet.analysis.images import DATASETS, dataset_for_flow, load_images
 from mintnet.checkpoint import load_flow_from_checkpoint
 from mintnet.nn.image_flow import ImageFlow
-from mintnet.nn.inverse import InverseSettings
+from mintnet.nn.inverse import METHODS, InverseSettings
 from mintnet.nn.mint_layer import MintLayer
 
 __all__ = [
@@ -60,6 +60,10 @@ def add_inverse_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--alpha", type=float, help="fixed-point step size in (0, 2)")
     group.add_argument("--max-iter", type=int, help="most iterations per Mint layer")
     group.add_argument("--tol", type=float, help="tolerance on max |f(x) - z|")
+    group.add_argument(
+        "--method", choices=METHODS, help="fixed_point (Algorithm 1), damped or anderson"
+    )
+    group.add_argument("--anderson-memory", type=int, help="iterates Anderson combines")
 
 
 def add_data_args(parser: argparse.ArgumentParser) -> None:
@@ -75,7 +79,8 @@ def default_settings(flow: ImageFlow) -> InverseSettings:
 def settings_from_args(
     parser: argparse.ArgumentParser, args: argparse.Namespace, flow: ImageFlow
 ) -> InverseSettings | None:
-    given = {k: getattr(args, k) for k in ("alpha", "max_iter", "tol")}
+    names = ("alpha", "max_iter", "tol", "method", "anderson_memory")
+    given = {k: getattr(args, k, None) for k in names}
     given = {k: v for k, v in given.items() if v is not None}
     if not given:
         return None

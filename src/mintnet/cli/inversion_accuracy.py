@@ -13,6 +13,7 @@ from mintnet.cli.figure_args import (
     load_split_images,
 )
 from mintnet.cli.reporting import reported_errors
+from mintnet.nn.inverse import METHODS
 
 __all__ = ["main"]
 
@@ -27,6 +28,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--n-images", type=int, default=128, help="first N images of the split")
     parser.add_argument("--iterations", type=int, nargs="+", default=PAPER_ITERATIONS)
     parser.add_argument("--alphas", type=float, nargs="+", help="default: the model's alpha")
+    parser.add_argument(
+        "--methods", nargs="+", choices=METHODS, default=["fixed_point"], help="one curve each"
+    )
     args = parser.parse_args(argv)
     if args.n_images < 1:
         parser.error(f"--n-images must be >= 1, got {args.n_images}")
@@ -35,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         images = load_split_images(parser, args, flow, range(args.n_images))
         alphas = args.alphas or [default_settings(flow).alpha]
         try:
-            rows = inversion_accuracy(flow, images, args.iterations, alphas)
+            rows = inversion_accuracy(flow, images, args.iterations, alphas, args.methods)
         except ValueError as error:
             parser.error(str(error))
         stem = f"inversion_accuracy_{args.ckpt.stem}"
@@ -45,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     for row in rows:
         if row["iterations"] == max(args.iterations):
             print(
-                f"alpha={row['alpha']:g}, T={row['iterations']}: normalised L2 error "
+                f"{row['method']}, alpha={row['alpha']:g}, T={row['iterations']}: normalised L2 error "
                 f"{row['geo_mean_error']:.3g} (geometric mean of {row['n_images']} images)"
             )
 

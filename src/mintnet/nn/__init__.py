@@ -1,4 +1,5 @@
-"""The MintNet backbone: masked invertible layers, exact log-determinants and fixed-point inversion.
+"""The MintNet backbone: masked invertible layers, exact log-determinants and inversion
+(the paper's fixed-point iteration and safeguarded solvers).
 
 Plain PyTorch: nothing here imports Lightning, Hydra or a logger.
 """
@@ -13,6 +14,9 @@ from mintnet.nn.inverse import (
     InversionReport,
     InversionWarning,
     fixed_point_inverse,
+    invert,
+    safeguarded_inverse,
+    unconverged,
 )
 from mintnet.nn.invertible import FlowSequential, InvertibleModule
 from mintnet.nn.masks import block_mask, diagonal_centre_mask, triangular_mask
@@ -43,6 +47,9 @@ __all__ = [
     "block_mask",
     "diagonal_centre_mask",
     "fixed_point_inverse",
+    "invert",
+    "safeguarded_inverse",
     "standard_normal_log_prob",
     "triangular_mask",
+    "unconverged",
 ]

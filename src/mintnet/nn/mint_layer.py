@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from mintnet.nn.activations import MonotoneActivation
-from mintnet.nn.inverse import InverseSettings, InversionReport, fixed_point_inverse
+from mintnet.nn.inverse import InverseSettings, InversionReport, invert
 from mintnet.nn.invertible import InvertibleModule
 from mintnet.nn.masks import MaskKind, block_mask, diagonal_centre_mask
 from mintnet.nn.sign_rule import signed_middle_weight
@@ -248,16 +248,7 @@ class MintLayer(InvertibleModule):
         self._check_input(y)
         s = settings or self.inversion
         w = self.masked_weights()
-        x, report = fixed_point_inverse(
-            lambda x: self.value_and_diagonal(x, w),
-            y,
-            y / w.t,
-            alpha=s.alpha,
-            max_iter=s.max_iter,
-            tol=s.tol,
-            on_fail=s.on_fail,
-            name=self.name,
-        )
+        x, report = invert(lambda x: self.value_and_diagonal(x, w), y, y / w.t, s, self.name)
         return x, [report]
 
     def _check_input(self, x: Tensor) -> None:

@@ -1,0 +1,158 @@
+"""What an inversion is asked to do and what it reports: tolerances, settings, reports, failures."""
+
+import warnings
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from mintnet.errors import MintNetError
+
+__all__ = [
+    "DEFAULT_TOL",
+    "METHODS",
+    "InversionError",
+    "InversionReport",
+    "InversionWarning",
+    "InverseSettings",
+    "check_inversion_settings",
+    "default_tol",
+    "finish",
+]
+
+OnFail = Literal["warn", "raise"]
+Method = Literal["fixed_point", "damped", "anderson"]
+METHODS: tuple[str, ...] = ("fixed_point", "damped", "anderson")
+"""``fixed_point``: the paper's Algorithm 1, iterate for iterate. ``damped``: the same step with a
+per-sample step size that backtracks where the residual would grow. ``anderson``: Anderson
+acceleration of the damped map, falling back to the damped step where it does not help."""
+
+DEFAULT_TOL: dict[torch.dtype, float] = {
+    torch.float64: 1e-10,
+    torch.float32: 1e-5,
+    torch.float16: 1e-2,
+    torch.bfloat16: 1e-2,
+}
+"""Residual tolerance used when none is given: a few hundred ulps of a unit-scale value."""
+
+
+def default_tol(dtype: torch.dtype) -> float:
+    """The tolerance on ``max |f(x) - z|`` used when the caller gives none."""
+    return DEFAULT_TOL.get(dtype, 1e-5)
+
+
+class InversionWarning(UserWarning):
+    """The inversion stopped above its tolerance."""
+
+
+class InversionError(MintNetError, RuntimeError):
+    """The inversion stopped above its tolerance and the caller asked to fail."""
+
+
+@dataclass(frozen=True)
+class InversionReport:
+    """What one inversion did.
+
+    Attributes:
+        name: which map was inverted (e.g. ``"layers.3.lower"``), for messages.
+        iterations: updates made (the largest over the batch).
+        evaluations: evaluations of ``f`` and its diagonal, summed over samples and divided by the
+            batch size (per-sample early stop makes this smaller than ``iterations + 1``).
+        residual: ``max |f(x) - z|`` of each sample at the returned ``x``, shape ``(B,)``.
+        tol: the tolerance the iteration aimed for.
+        method: the solver that ran (one of :data:`METHODS`).
+    """
+
+    name: str
+    iterations: int
+    evaluations: float
+    residual: Tensor
+    tol: float
+    method: str = "fixed_point"
+
+    @property
+    def max_residual(self) -> float:
+        return float(self.residual.max()) if self.residual.numel() else 0.0
+
+    @property
+    def converged(self) -> bool:
+        return self.max_residual <= self.tol
+
+    @property
+    def unconverged_samples(self) -> list[int]:
+        """Indices of the samples whose residual is above ``tol`` (NaN included)."""
+        return (~(self.residual <= self.tol)).nonzero().flatten().tolist()
+
+    def __str__(self) -> str:
+        state = "converged" if self.converged else "NOT converged"
+        text = (
+            f"{self.name or 'inverse'}: {state} after {self.iterations} iterations, "
+            f"largest residual {self.max_residual:.3g} (tol {self.tol:.3g})"
+        )
+        if not self.converged:
+            text += f", samples above tol: {self.unconverged_samples}"
+        return text
+
+
+def check_inversion_settings(
+    alpha: float,
+    max_iter: int,
+    tol: float | None,
+    on_fail: str,
+    method: str = "fixed_point",
+    anderson_memory: int = 10,
+) -> None:
+    """Raise ``ValueError`` naming the first setting outside its valid range."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
+    if not 0.0 < alpha < 2.0:
+        raise ValueError(
+            f"alpha={alpha} is outside (0, 2), where Algorithm 1 converges locally (Theorem 2)"
+        )
+    if int(max_iter) != max_iter or max_iter < 1:
+        raise ValueError(f"max_iter must be a positive integer, got {max_iter}")
+    if tol is not None and not tol > 0:
+        raise ValueError(f"tol must be > 0 (or None for the dtype's default), got {tol}")
+    if on_fail not in ("warn", "raise"):
+        raise ValueError(f"on_fail must be 'warn' or 'raise', got {on_fail!r}")
+    if int(anderson_memory) != anderson_memory or anderson_memory < 1:
+        raise ValueError(f"anderson_memory must be a positive integer, got {anderson_memory}")
+
+
+@dataclass(frozen=True)
+class InverseSettings:
+    """How a layer is inverted, validated on construction.
+
+    Attributes:
+        alpha: step size in ``(0, 2)``; 1 gives the fastest local rate ``|1 - alpha| = 0``. For
+            ``damped`` and ``anderson`` it is the first step size of every sample.
+        max_iter: the most updates per layer (the paper uses a fixed 100).
+        tol: tolerance on each sample's largest residual ``max |f(x) - z|``; ``None`` picks
+            ``DEFAULT_TOL`` for the dtype.
+        on_fail: ``"warn"`` or ``"raise"`` when the tolerance is not met.
+        method: the solver, one of :data:`METHODS`.
+        anderson_memory: how many earlier iterates Anderson acceleration combines (``m``).
+    """
+
+    alpha: float = 1.0
+    max_iter: int = 100
+    tol: float | None = None
+    on_fail: OnFail = "warn"
+    method: Method = "fixed_point"
+    anderson_memory: int = 10
+
+    def __post_init__(self) -> None:
+        check_inversion_settings(
+            self.alpha, self.max_iter, self.tol, self.on_fail, self.method, self.anderson_memory
+        )
+
+
+def finish(report: InversionReport, on_fail: str) -> InversionReport:
+    """Warn or raise (``on_fail``) when ``report`` did not reach its tolerance; return it."""
+    if not report.converged:
+        message = f"{report}; try more iterations (max_iter) or another method"
+        if on_fail == "raise":
+            raise InversionError(message)
+        warnings.warn(message, InversionWarning, stacklevel=3)
+    return report
