@@ -7,17 +7,18 @@ from pathlib import Path
 
 import torch
 
-from benchmarks import device, inversion, layer_vs_floor, scaling, train_step
+from benchmarks import device, inversion, layer_vs_floor, scaling, solvers, train_step
 from benchmarks.common import RESULTS_DIR
 
 BENCHMARKS = {
     "layer_vs_floor": layer_vs_floor,
     "train_step": train_step,
     "inversion": inversion,
+    "solvers": solvers,
     "scaling": scaling,
     "device": device,
 }
-DEFAULT = ["layer_vs_floor", "train_step", "inversion", "scaling"]
+DEFAULT = ["layer_vs_floor", "train_step", "inversion", "solvers", "scaling"]
 """What runs without ``--only``: the CPU benchmarks. ``device`` (the paper's models at batch 64 on
 ``--device``) is for a GPU: ``make bench-gpu``."""
 
@@ -75,6 +76,7 @@ def main(argv: list[str] | None = None) -> None:
     # options only one benchmark takes
     extra = {
         "inversion": {"data_root": args.data_root},
+        "solvers": {"data_root": args.data_root},
         "device": {"device": args.device, "parts": tuple(args.parts), "names": tuple(args.models)},
     }
     for name in args.only or DEFAULT:

@@ -19,6 +19,7 @@ EXPECTED = {
     "train_step": ("images_per_s", "vs_no_logdet_wall", "saved_MiB"),
     "inversion": ("ms", "layer_evals", "max_error", "time_vs_paper"),
     "scaling": ("ms_per_image", "ns_per_pixel", "per_pixel_vs_smallest"),
+    "solvers": ("layer_evals", "evals_vs_paper", "ms", "time_vs_paper", "worst_residual"),
 }
 
 
@@ -70,7 +71,7 @@ def test_quick_benchmarks_write_sane_results(tmp_path):
     no_data = tmp_path / "no_data"
     no_data.mkdir()
     out = tmp_path / "out"
-    done = run_benchmarks("--out-dir", str(out), "--data-root", str(no_data))
+    done = run_benchmarks("--out-dir", str(out), "--data-root", str(no_data), timeout=300)
     assert "## device" not in done.stdout  # the GPU check runs only when asked for
     for name, fields in EXPECTED.items():
         assert f"## {name}" in done.stdout
@@ -98,6 +99,15 @@ def test_quick_benchmarks_write_sane_results(tmp_path):
         assert inversion["settings"]["n_bins"] == 17
         assert inversion["settings"]["model"].startswith("MintNet((1, 8, 8),")
     assert_paper_schedule_costs_more(inversion["rows"])
+    solvers = json.loads((out / "solvers.json").read_text())["rows"]
+    datasets = {"digits"} | ({"fashion_mnist"} if expected == "fashion_mnist" else set())
+    assert {r["dataset"] for r in solvers} == datasets
+    cases = {(r["dataset"], r["dtype"], r["inputs"]) for r in solvers}
+    assert len(cases) == 4 * len(datasets)  # two dtypes x images and prior samples
+    for row in solvers:
+        if row["method"].startswith("fixed_point, alpha 1/3.5"):
+            assert row["evals_vs_paper"] == 1.0 and row["time_vs_paper"] == 1.0
+        assert 0.0 <= row["converged"] <= 1.0
 
 
 @pytest.mark.timeout(90)

@@ -7,10 +7,11 @@ the step of the paper's Algorithm 1,
 
 and accept a candidate for a sample only where it lowers that sample's largest residual
 :math:`\rho(x) = \max |f(x) - z|` (``damped``) or keeps it below ``SLACK`` times the smallest the
-sample has reached (``anderson``); each sample returns the best point it reached. Strict descent is
-what breaks the cycles of the plain iteration, but on a trained flow the diagonal step is no descent
-direction of :math:`\rho` where the off-diagonal coupling is strong: there the damped solver stalls
-at its starting residual, and Anderson acceleration needs the slack (docs/concepts.md).
+sample has reached (``anderson``, its fall-back steps included); each sample returns the best point
+it reached. Strict descent is what breaks the cycles of the plain iteration, but on a trained flow
+the diagonal step is no descent direction of :math:`\rho` where the off-diagonal coupling is
+strong: there the damped solver stalls at its starting residual, and Anderson acceleration needs
+the slack (docs/concepts.md).
 
 * ``damped`` (``memory = 0``): the candidate is :math:`g_a(x)`. Where it is rejected the sample's
   step size halves; after each accepted step it doubles again, up to ``alpha``.
@@ -43,9 +44,10 @@ from mintnet.nn.inverse.settings import (
 __all__ = ["safeguarded_inverse"]
 
 SHRINK, GROW = 0.5, 2.0
-SLACK = 10.0
-"""An Anderson candidate (or its fall-back) is rejected where its residual exceeds ``SLACK`` times
-the sample's best so far (1 would stall on trained flows: docs/concepts.md)."""
+SLACK = 100.0
+"""Under ``anderson`` a candidate is rejected where its residual exceeds ``SLACK`` times the sample's
+best so far: 1 stalls on trained flows, and 10 rejected often enough to leave images far above tol
+(docs/concepts.md). Under ``damped`` a candidate must lower the residual."""
 """Factors applied to a sample's step size after a rejected and an accepted damped step."""
 
 
@@ -140,7 +142,6 @@ def safeguarded_inverse(
     step = torch.full((batch,), float(alpha), dtype=z.dtype, device=z.device)
     history = _History(x, s, memory) if memory else _Damped()
     best, best_x = res.clone(), x.clone()
-    slack = SLACK if memory else 1.0
     iterations, evaluations = 0, batch
     while True:
         moving = ~(best <= tol)
@@ -158,7 +159,7 @@ def safeguarded_inverse(
         f_c, d_c = fn(candidate)
         evaluations += x.shape[0]
         res_c = largest_residual(f_c, z_act)
-        accept = res_c < slack * best  # a NaN candidate is never accepted
+        accept = res_c < (SLACK if memory else 1.0) * best  # a NaN is never accepted
         s_c = (z_act - f_c) / d_c
         x = torch.where(accept.view(expand), candidate, x)
         s = torch.where(accept.view(expand), s_c, s)
