@@ -35,6 +35,7 @@ NAME = "inversion"
 COLUMNS = ["method", "alpha", "tol", "max_iter", "ms", "layer_evals", "max_error", "time_vs_paper"]
 TARGET_ERROR = 1e-5
 PAPER_ALPHA = 1 / 3.5
+PAPER_SCHEDULE = "paper: 100 iterations, alpha 1/3.5"
 FIXED = 1e-45  # a tolerance no float32 residual meets short of 0: the loop runs max_iter times
 N_LAYERS, N_SQUEEZES, HIDDEN_GROUPS = 4, 1, 8
 DATA_ROOT = Path(os.environ.get("MINTNET_DATA_DIR", Path(__file__).resolve().parents[1] / "data"))
@@ -93,48 +94,47 @@ def train(flow: ImageFlow, levels: torch.Tensor, steps: int, batch: int, seed: i
     return sum(losses[-20:]) / len(losses[-20:])
 
 
-def run(
-    quick: bool = False,
-    reps: int | None = None,
-    out_dir: Path | None = None,
-    data_root: Path | None = None,
-) -> list[dict[str, Any]]:
-    """Train, then time each inversion setting; write ``<out_dir>/inversion.json``.
-
-    ``data_root`` is where Fashion-MNIST is looked for (None: :data:`DATA_ROOT`); without its
-    files there or in Debian's directory, the model is trained on digits.
-    """
-    reps = reps or (1 if quick else 5)
-    torch.manual_seed(0)
-    data_root = DATA_ROOT if data_root is None else data_root
-    data = fashion_mnist(data_root)
-    if data is None:
-        data = digits()
+def trained_model(data: TrainingData, quick: bool) -> tuple[ImageFlow, dict[str, Any]]:
+    """The benchmark's small flow after plain Adam on ``data``, in eval mode, and what it was."""
+    if data.name == "digits":
         steps, batch, n_test = (20, 16, 8) if quick else (400, 64, 128)
     else:
         steps, batch, n_test = (20, 16, 8) if quick else (300, 32, 32)
     shape = tuple(data.train.shape[1:])
-    model = (
-        f"MintNet({shape}, n_layers={N_LAYERS}, n_squeezes={N_SQUEEZES}, "
-        f"hidden_groups={HIDDEN_GROUPS}), {data.n_bins} levels, logit lam {data.logit_lam:g}"
-    )
     net = MintNet(shape, n_layers=N_LAYERS, n_squeezes=N_SQUEEZES, hidden_groups=HIDDEN_GROUPS)
     flow = ImageFlow(net, data.n_bins, data.logit_lam)
     bpd = train(flow, data.train, steps, batch)
-    flow.eval()
-    with torch.no_grad():
-        v = flow.centre_logits(data.test[:n_test].float() / (data.n_bins - 1))
-        z, _ = flow.net(v)
-
-    tolerances = (1e-5, 3e-6, 1e-6, 3e-7)
-    methods = {
-        f"tolerance stop (tol {tol:g})": InverseSettings(1.0, 100, tol) for tol in tolerances
+    about = {
+        "model": f"MintNet({shape}, n_layers={N_LAYERS}, n_squeezes={N_SQUEEZES}, "
+        f"hidden_groups={HIDDEN_GROUPS}), {data.n_bins} levels, logit lam {data.logit_lam:g}",
+        "train_steps": steps,
+        "train_batch": batch,
+        "final_train_bpd": bpd,
+        "n_images": n_test,
     }
-    methods |= {
-        "paper: 100 iterations, alpha 1/3.5": InverseSettings(PAPER_ALPHA, 100, FIXED),
+    return flow.eval(), about
+
+
+def inversion_settings() -> dict[str, InverseSettings]:
+    """The schedules compared: tolerance stops at alpha 1, the paper's fixed 100 iterations."""
+    methods = {
+        f"tolerance stop (tol {tol:g})": InverseSettings(1.0, 100, tol)
+        for tol in (1e-5, 3e-6, 1e-6, 3e-7)
+    }
+    return methods | {
+        PAPER_SCHEDULE: InverseSettings(PAPER_ALPHA, 100, FIXED),
         "100 iterations, alpha 1": InverseSettings(1.0, 100, FIXED),
         "tolerance stop, alpha 1/3.5 (tol 1e-6)": InverseSettings(PAPER_ALPHA, 300, 1e-6),
     }
+
+
+def time_inversions(
+    flow: ImageFlow, v: torch.Tensor, methods: dict[str, InverseSettings], reps: int
+) -> tuple[dict[str, Any], dict[str, dict[str, float]]]:
+    """Invert ``z = f(v)`` with every setting, ``reps`` times interleaved; the median timings
+    and, per setting, the layer evaluations and the largest error ``max |v_hat - v|``."""
+    with torch.no_grad():
+        z, _ = flow.net(v)
     outcome: dict[str, dict[str, float]] = {}
 
     def invert(settings: InverseSettings, name: str) -> Any:
@@ -149,8 +149,30 @@ def run(
 
         return go
 
-    times = round_robin({n: invert(s, n) for n, s in methods.items()}, reps)
-    paper = times["paper: 100 iterations, alpha 1/3.5"].wall
+    return round_robin({n: invert(s, n) for n, s in methods.items()}, reps), outcome
+
+
+def run(
+    quick: bool = False,
+    reps: int | None = None,
+    out_dir: Path | None = None,
+    data_root: Path | None = None,
+) -> list[dict[str, Any]]:
+    """Train, then time each inversion setting; write ``<out_dir>/inversion.json``.
+
+    ``data_root`` is where Fashion-MNIST is looked for (None: :data:`DATA_ROOT`); without its
+    files there or in Debian's directory, the model is trained on digits.
+    """
+    reps = reps or (1 if quick else 5)
+    torch.manual_seed(0)
+    data_root = DATA_ROOT if data_root is None else data_root
+    data = fashion_mnist(data_root) or digits()
+    flow, about = trained_model(data, quick)
+    with torch.no_grad():
+        v = flow.centre_logits(data.test[: about["n_images"]].float() / (data.n_bins - 1))
+    methods = inversion_settings()
+    times, outcome = time_inversions(flow, v, methods, reps)
+    paper = times[PAPER_SCHEDULE].wall
     rows = [
         {
             "dataset": data.name,
@@ -173,11 +195,7 @@ def run(
         "data_root": str(data_root),
         "n_bins": data.n_bins,
         "logit_lam": data.logit_lam,
-        "train_steps": steps,
-        "train_batch": batch,
-        "final_train_bpd": bpd,
-        "n_images": n_test,
-        "model": model,
+        **about,
         "target_error": TARGET_ERROR,
         "dtype": "float32",
     }

@@ -31,9 +31,7 @@ package's ``__init__``, which only re-exports)."""
 MAX_FILE_LINES, MAX_FUNCTION_LINES = 300, 60
 LONG_FILES: dict[str, int] = {}
 """Files over the limit today, with their length: they may only shrink."""
-LONG_FUNCTIONS: dict[str, int] = {
-    "benchmarks/inversion.py:run": 90,
-}
+LONG_FUNCTIONS: dict[str, int] = {}
 """Functions over the limit today, with their length: they may only shrink."""
 
 
