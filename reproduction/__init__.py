@@ -5,11 +5,16 @@
 * :mod:`reproduction.command`: the command line;
 * :mod:`reproduction.profiles`: the full and the quick sizes, from which every recipe is derived;
 * :mod:`reproduction.pipeline`: the steps and the recipes of every run;
-* :mod:`reproduction.runs`: training subprocesses, skipped when finished, resumed when not;
+* :mod:`reproduction.classification`: the classification runs (seeds, longer budget, ablations);
+* :mod:`reproduction.runs`: training runs, skipped when finished, resumed when not;
+* :mod:`reproduction.processes`: their subprocesses, up to ``--jobs`` at a time, and the signals
+  that stop them;
 * :mod:`reproduction.analysis`: samples, Figure 4 and Figure 5 of the trained flow;
 * :mod:`reproduction.summary`: a run's numbers, read from its CSV log;
+* :mod:`reproduction.budget`: the pipeline's time, read from the runs' folders;
 * :mod:`reproduction.plots`: the plots and image panels;
 * :mod:`reproduction.page`: the page's numbers, read from the runs and tabulated;
+* :mod:`reproduction.classification_page`: the classification section's tables and comparison;
 * :mod:`reproduction.report`: the figures, and the page from its template
   (``reproduction/templates/results.md.j2``).
 """

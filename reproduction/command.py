@@ -2,6 +2,8 @@
 command; interrupted, the same command resumes it (see :mod:`reproduction.pipeline` for the steps).
 
 ``--quick`` runs the same steps with tiny models and a few batches (a smoke test, minutes).
+``--jobs N`` runs up to N independent training runs of a step at once (the architecture
+comparison's candidates, the classification runs), each with one thread.
 """
 
 import argparse
@@ -14,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from reproduction.pipeline import Pipeline
+from reproduction.processes import Interrupted, forward_signals
 from reproduction.profiles import FULL, QUICK
-from reproduction.runs import Interrupted, RunFailed, forward_signals, write_json
+from reproduction.runs import RunFailed, write_json
 
 __all__ = ["machine", "main"]
 
@@ -75,7 +78,22 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--report-only", action="store_true", help="only regenerate plots, tables and document"
     )
+    parser.add_argument(
+        "--jobs",
+        type=_positive,
+        default=1,
+        metavar="N",
+        help="independent training runs of a step to run at once, one thread each (default: 1; "
+        "the long density run always runs alone)",
+    )
     return parser
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -85,8 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = args.out or Path("results") / ("quick" if args.quick else "fashion_mnist")
     doc = args.doc or (out / "results.md" if args.quick else Path("docs/results.md"))
     log = _printer()
-    log(f"mintnet results ({profile.name}): runs in {out}, document {doc}")
-    pipeline = Pipeline(profile, out, args.data_root, log, args.download)
+    log(f"mintnet results ({profile.name}): runs in {out}, document {doc}; jobs: {args.jobs}")
+    pipeline = Pipeline(profile, out, args.data_root, log, args.download, args.jobs)
     log("== step 1/7: Fashion-MNIST files")
     from mintnet.data.errors import DatasetNotFoundError
 

@@ -8,15 +8,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from reproduction.budget import most_at_once, steps_wall_seconds
+from reproduction.classification_page import Trained, classification_context
 from reproduction.pipeline import Pipeline
-from reproduction.runs import read_json, series
+from reproduction.runs import attempts, read_json, series
 from reproduction.summary import RunSummary, summarize
 
 __all__ = [
     "IMAGE_PREFIX",
     "PAPER",
-    "PARITY_POINTS",
     "Inputs",
+    "budget_context",
     "page_context",
     "read_inputs",
     "residual",
@@ -30,9 +32,6 @@ PAPER = {
     "cifar_resnet": 92.6,
 }
 """The paper's Table 1 and Table 2 figures quoted beside ours (MNIST and CIFAR-10, not Fashion-MNIST)."""
-
-PARITY_POINTS = 1.4
-"""The largest MintNet-to-ResNet gap in the paper's Table 1 (CIFAR-10: 91.2% against 92.6%)."""
 
 IMAGE_PREFIX = "fashion_mnist_"
 
@@ -49,7 +48,7 @@ class Inputs:
     density_lr: str
     analysis: dict[str, Any]
     analysis_dir: Path
-    classify: dict[str, RunSummary]
+    classify: list[Trained]  # in training order
 
 
 def read_inputs(pipeline: Pipeline) -> Inputs:
@@ -64,7 +63,6 @@ def read_inputs(pipeline: Pipeline) -> Inputs:
     analysis = read_json(analysis_dir / "done.json")
     if analysis is None:
         raise FileNotFoundError(f"the analysis of {density_run.folder(out)} has not finished")
-    mint_run, resnet_run = pipeline.classify_runs()
     return Inputs(
         plan=plan,
         baseline_record=baseline_record,
@@ -74,7 +72,7 @@ def read_inputs(pipeline: Pipeline) -> Inputs:
         density_lr=_learning_rate(density_run.folder(out)),
         analysis=analysis,
         analysis_dir=analysis_dir,
-        classify={"MintNet": summarize(mint_run, out), "ResNet": summarize(resnet_run, out)},
+        classify=[Trained(c, summarize(c.run, out)) for c in pipeline.classify_runs()],
     )
 
 
@@ -85,7 +83,6 @@ def page_context(pipeline: Pipeline, inputs: Inputs) -> dict[str, Any]:
     analysis = inputs.analysis
     some_of = f"on {profile.eval_batches:g} batches of the"
     whole = profile.eval_batches == 1.0
-    runs = [*inputs.compare.values(), inputs.density, *inputs.classify.values()]
     return {
         "quick": quick,
         "command": "python -m reproduction" + (" --quick" if quick else ""),
@@ -102,8 +99,7 @@ def page_context(pipeline: Pipeline, inputs: Inputs) -> dict[str, Any]:
         }
         | inputs.machine,
         "baseline": inputs.baseline_record["test/pixel_baseline_bpd"],
-        "fit_seconds": sum(r.fit_seconds for r in runs),
-        "n_runs": len(runs),
+        "budget": budget_context(pipeline, inputs),
         "whole_test": "on the whole test split" if whole else f"{some_of} test split",
         "whole_val": "on the whole validation split" if whole else f"{some_of} validation split",
         "analysis": analysis,
@@ -111,7 +107,7 @@ def page_context(pipeline: Pipeline, inputs: Inputs) -> dict[str, Any]:
         "ckpt": _relative(Path(analysis["checkpoint"])),
         "interpolation": analysis["interpolation"],
         **density_context(pipeline, inputs),
-        **classification_context(pipeline, inputs),
+        **classification_context(profile, inputs.classify),
         "figure4": figure4_context(Path(analysis["figure4_csv"])),
         "sample_rows": [
             [
@@ -180,29 +176,24 @@ def density_context(pipeline: Pipeline, inputs: Inputs) -> dict[str, Any]:
     }
 
 
-def classification_context(pipeline: Pipeline, inputs: Inputs) -> dict[str, Any]:
-    """The two classifiers under one recipe, and whether the paper's parity holds."""
-    profile = pipeline.profile
-    mint, resnet = inputs.classify["MintNet"], inputs.classify["ResNet"]
-    gap = 100 * (resnet.test("acc") - mint.test("acc"))
-    descriptions = (profile.mint_description, profile.resnet_description)
+def budget_context(pipeline: Pipeline, inputs: Inputs) -> dict[str, Any]:
+    """Training minutes summed over the runs (from their CSV logs), and the wall time of the steps
+    (the training processes from their ``wall.json``, concurrent ones counted once, plus the
+    baseline and the analysis)."""
+    summaries = [
+        *inputs.compare.values(),
+        inputs.density,
+        *(t.summary for t in inputs.classify),
+    ]
+    folders = [pipeline.out / "runs" / s.name for s in summaries]
+    classify = [t.spec.run.folder(pipeline.out) for t in inputs.classify]
+    other = inputs.baseline_record.get("seconds", 0.0) + inputs.analysis["seconds"]
     return {
-        "mint": {"test_acc": mint.test("acc")},
-        "resnet": {"test_acc": resnet.test("acc")},
-        "parity": {"gap": gap, "holds": gap <= PARITY_POINTS, "points": PARITY_POINTS},
-        "classify": [{"name": n, "command": r.command} for n, r in inputs.classify.items()],
-        "classify_rows": [
-            [
-                name,
-                description,
-                f"{run.params:,}",
-                f"{100 * run.test('acc'):.2f}%",
-                f"{100 * run.best('val/acc', 'max'):.2f}%",
-                f"{run.epoch_seconds:.0f} s",
-                f"{run.fit_seconds / 60:.1f} min",
-            ]
-            for (name, run), description in zip(inputs.classify.items(), descriptions, strict=True)
-        ],
+        "fit_seconds": sum(s.fit_seconds for s in summaries),
+        "n_runs": len(summaries),
+        "wall_seconds": steps_wall_seconds(folders, other),
+        "at_once": max(1, most_at_once([a for f in folders for a in attempts(f)])),
+        "classify_at_once": max(1, most_at_once([a for f in classify for a in attempts(f)])),
     }
 
 

@@ -1,5 +1,5 @@
 """The steps of the results pipeline (each skipped when finished, each training resumed from its
-``last.ckpt`` when not), run by ``python -m reproduction`` (:mod:`reproduction.command`):
+``last.ckpt`` when not; the independent runs of steps 3 and 6 up to ``jobs`` at a time), run by ``python -m reproduction`` (:mod:`reproduction.command`):
 
 1. check that Fashion-MNIST is installed;
 2. the independent-pixel baseline on the test split;
@@ -7,7 +7,8 @@
    bits/dim wins;
 4. density: the winner trained for the long budget (epochs sized from its measured speed);
 5. the trained flow: samples at two temperatures, the paper's Figure 4 and Figure 5;
-6. classification: the MintNet classifier and the ResNet baseline under one recipe;
+6. classification: the MintNet classifier and the ResNet baseline under one recipe, over several
+   seeds, at a longer budget, and MintNet's ablations (:mod:`reproduction.classification`);
 7. the report: plots and tables from the runs' CSV logs, and the document
    (:mod:`reproduction.report`).
 """
@@ -19,17 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from mintnet.callbacks.wall_clock import EPOCH_TIME, VAL_TIME
+from reproduction.classification import ClassifierRun, classifier_runs
+from reproduction.processes import child_env, execute
 from reproduction.profiles import Candidate, Profile
-from reproduction.runs import (
-    DONE,
-    Run,
-    RunFailed,
-    child_env,
-    read_json,
-    read_metrics,
-    series,
-    write_json,
-)
+from reproduction.runs import DONE, Run, RunFailed, read_json, read_metrics, series, write_json
 
 __all__ = ["Pipeline"]
 
@@ -41,7 +35,8 @@ def _hms(seconds: float) -> str:
 
 
 class Pipeline:
-    """The runs of one profile under ``out``, and the steps that make them."""
+    """The runs of one profile under ``out``, and the steps that make them; ``jobs``: how many
+    independent training runs of a step may run at once (each with one thread)."""
 
     def __init__(
         self,
@@ -50,9 +45,10 @@ class Pipeline:
         data_root: str,
         log: Callable[[str], None] = print,
         download: bool = False,
+        jobs: int = 1,
     ) -> None:
         self.profile, self.out, self.data_root, self.log = profile, out, data_root, log
-        self.download = download
+        self.download, self.jobs = download, jobs
 
     # -- the recipes ---------------------------------------------------------------------------
 
@@ -106,28 +102,11 @@ class Pipeline:
         ]
         return Run("density", tuple(overrides))
 
-    def classify_runs(self) -> tuple[Run, Run]:
-        """MintNet and ResNet with one data, optimiser, schedule and budget (the paper's Adam)."""
-        p = self.profile
-        common = [
-            "data=fashion_mnist",
-            f"paths.data_dir={self.data_root}",
-            "task_name=fashion_mnist_classification",
-            f"data.batch_size={p.classify_batch}",
-            "data.num_workers=0",
-            "data.augment=[random_crop,hflip]",
-            "data.crop_padding=2",
-            "model.optimizer.lr=0.001",
-            "model.scheduler={_target_:torch.optim.lr_scheduler.CosineAnnealingLR,_partial_:true,"
-            f"T_max:{p.classify_epochs},eta_min:0.0}}",
-            f"trainer.max_epochs={p.classify_epochs}",
-            f"++trainer.limit_train_batches={p.classify_batches}",
-            *self._trainer_common(),
-        ]
-        return (
-            Run("classify_mintnet", ("model=mintnet_classifier", *common, *p.mint_classifier)),
-            Run("classify_resnet", ("model=resnet_classifier", *common, *p.resnet)),
-        )
+    def classify_runs(self) -> list[ClassifierRun]:
+        """MintNet and ResNet with one data, optimiser, schedule and budget (the paper's Adam),
+        over the profile's seeds, at the longer budget, and MintNet's ablations, in training
+        order (:func:`reproduction.classification.classifier_runs`)."""
+        return classifier_runs(self.profile, self.data_root, self._trainer_common())
 
     # -- the steps -----------------------------------------------------------------------------
 
@@ -234,17 +213,22 @@ class Pipeline:
         self.log(
             f"== step 3/7: density, {n} architectures for {p.compare_seconds / 60:g} min each"
         )
-        for candidate in p.candidates:
-            self.compare_run(candidate).execute(self.out, self.log)
+        execute([self.compare_run(c) for c in p.candidates], self.out, self.log, self.jobs)
         plan = self.plan()
         self.log(f"== step 4/7: density, {plan['winner']} for {plan['epochs']} epochs")
         density = self.density_run(plan)
-        density.execute(self.out, self.log)
+        execute([density], self.out, self.log)  # alone: its epochs were sized for one run
         self.log("== step 5/7: samples, Figure 4 and Figure 5 of the trained flow")
         self.analysis(density)
-        self.log("== step 6/7: classification, MintNet and ResNet under one recipe")
-        for run in self.classify_runs():
-            run.execute(self.out, self.log)
+        runs = [c.run for c in self.classify_runs()]
+        seeds = ", ".join(map(str, p.classify_seeds))
+        self.log(
+            f"== step 6/7: classification, MintNet and ResNet under one recipe: {len(runs)} runs"
+            f" (both models with seeds {seeds}; both with seed {p.classify_seeds[0]} at"
+            f" {p.classify_long_factor}x the epochs; {len(p.classify_ablations)} MintNet"
+            f" ablation(s)), at most {self.jobs} at a time"
+        )
+        execute(runs, self.out, self.log, self.jobs)
 
 
 def _median(values: Sequence[float]) -> float:

@@ -4,6 +4,7 @@ matplotlib's object API (no global state, no display); PNGs kept under :data:`MA
 import csv
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -98,20 +99,56 @@ def plot_comparison(runs: dict[str, RunSummary], descriptions: dict[str, str], p
     return _save(fig, path)
 
 
-def plot_classification(runs: dict[str, RunSummary], path: Path) -> Path:
-    """Validation accuracy of both classifiers against epoch and wall-clock minutes."""
-    fig = _figure(10, 3.6)
-    for i, axis in enumerate(("epoch", "wall-clock time (min)")):
-        ax = fig.add_subplot(1, 2, i + 1)
-        for name, run in runs.items():
-            _, minutes, values = run.curve("val/acc")
+def _val_acc(run: RunSummary) -> np.ndarray:
+    """Validation accuracy (percent) after each epoch."""
+    return 100 * run.curve("val/acc")[2]
+
+
+def _seed_band(ax: Any, runs: Sequence[RunSummary], label: str, color: Any = None) -> Any:
+    """The mean over ``runs`` of validation accuracy per epoch, and a band from the lowest to the
+    highest; returns the line's colour."""
+    curves = [_val_acc(run) for run in runs]
+    n = min(len(c) for c in curves)
+    stacked = np.stack([c[:n] for c in curves])
+    epochs = np.arange(1, n + 1)
+    (line,) = ax.plot(epochs, stacked.mean(0), marker="o", ms=3, color=color, label=label)
+    ax.fill_between(epochs, stacked.min(0), stacked.max(0), color=line.get_color(), alpha=0.2)
+    return line.get_color()
+
+
+def plot_classification(
+    base: dict[str, list[RunSummary]],
+    long: dict[str, RunSummary],
+    ablations: dict[str, RunSummary],
+    path: Path,
+) -> Path:
+    """Validation accuracy against epoch. Left: each model's mean over seeds with a band from the
+    lowest to the highest seed, and its long run (one seed) as a dashed line. Right, when there
+    are ablations: MintNet's seeds (mean and band) and each ablation (one seed)."""
+    fig = _figure(10 if ablations else 5.5, 3.8)
+    ax = fig.add_subplot(1, 2 if ablations else 1, 1)
+    for model, runs in base.items():
+        color = _seed_band(ax, runs, f"{model}: mean of {len(runs)} seeds (band: min-max)")
+        if model in long:
+            values = _val_acc(long[model])
             epochs = np.arange(1, len(values) + 1)
-            (line,) = ax.plot(epochs if i == 0 else minutes, 100 * values, marker="o", ms=3)
-            line.set_label(name)
-        ax.set_xlabel(axis)
-        ax.set_ylabel("validation accuracy (%)")
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8)
+            ax.plot(epochs, values, ls="--", lw=1.2, color=color, label=f"{model}: long run")
+    if ablations:
+        right = fig.add_subplot(1, 2, 2)
+        runs = base["MintNet"]
+        _seed_band(right, runs, f"MintNet: mean of {len(runs)} seeds", color="grey")
+        for name, run in ablations.items():
+            values = _val_acc(run)
+            right.plot(np.arange(1, len(values) + 1), values, marker=".", lw=1, label=name)
+        right.set_title("MintNet ablations (one seed each)", fontsize=10)
+        axes = [ax, right]
+    else:
+        axes = [ax]
+    for a in axes:
+        a.set_xlabel("epoch")
+        a.set_ylabel("validation accuracy (%)")
+        a.grid(True, alpha=0.3)
+        a.legend(fontsize=7)
     return _save(fig, path)
 
 

@@ -4,7 +4,7 @@ test): the candidate architectures, the training budgets and the analysis settin
 
 from dataclasses import dataclass
 
-__all__ = ["FULL", "PAPER_MNIST_ALPHA", "PROFILES", "QUICK", "Candidate", "Profile"]
+__all__ = ["FULL", "PAPER_MNIST_ALPHA", "PROFILES", "QUICK", "Ablation", "Candidate", "Profile"]
 
 PAPER_MNIST_ALPHA = 1 / 3.5
 """The fixed-point step size of the paper's MNIST model (its released config's ``newton_lr``)."""
@@ -28,6 +28,22 @@ class Candidate:
 
 
 @dataclass(frozen=True)
+class Ablation:
+    """A change to the MintNet classifier's recipe, trained with seed 0 at the base budget and
+    compared with the unchanged seed-0 run.
+
+    Attributes:
+        name: a short name, part of the run's folder name.
+        description: what changes, in words, for the page.
+        overrides: Hydra overrides; one with the key of a recipe override replaces it.
+    """
+
+    name: str
+    description: str
+    overrides: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Profile:
     """Sizes and budgets of one pipeline mode; every run's recipe is derived from these."""
 
@@ -40,9 +56,12 @@ class Profile:
     density_batch: int
     compare_batches: int  # training batches per epoch (one validation per epoch)
     density_batches: int
-    classify_epochs: int
+    classify_epochs: int  # the base budget: epochs of classify_batches batches
     classify_batches: int
     classify_batch: int
+    classify_seeds: tuple[int, ...]  # both classifiers at the base budget with each seed
+    classify_long_factor: int  # both with seed 0 at this many times classify_epochs
+    classify_ablations: tuple[Ablation, ...]  # MintNet only, seed 0, the base budget
     mint_classifier: tuple[str, ...]
     resnet: tuple[str, ...]
     mint_description: str
@@ -77,12 +96,23 @@ FULL = Profile(
     classify_epochs=10,
     classify_batches=150,
     classify_batch=128,
+    classify_seeds=(0, 1, 2),
+    classify_long_factor=3,
+    classify_ablations=(
+        Ablation("lr3e-3", "learning rate 3e-3 instead of 1e-3", ("model.optimizer.lr=0.003",)),
+        Ablation("no_weight_decay", "no weight decay", ("model.optimizer.weight_decay=0.0",)),
+        Ablation(
+            "k2",
+            "K = 2 hidden groups instead of the paper's 1 (not the paper's architecture)",
+            ("model.net.hidden_groups=2",),
+        ),
+    ),
     mint_classifier=("model.net.n_layers=4", "model.net.n_squeezes=1"),
     resnet=("model.net.blocks=[4,4]", "model.net.widths=[16,64]"),
     mint_description="4 pairs (8 Mint layers), K = 1, one squeeze, input padded to 16 channels",
     resnet_description="4 + 4 residual blocks at 16 and 64 channels",
 )
-"""What ``make results`` runs: about 100 minutes on two CPU cores."""
+"""What ``make results`` runs: see docs/results.md for the measured time."""
 
 QUICK = Profile(
     name="quick",
@@ -100,6 +130,11 @@ QUICK = Profile(
     classify_epochs=1,
     classify_batches=2,
     classify_batch=16,
+    classify_seeds=(0, 1),
+    classify_long_factor=2,
+    classify_ablations=(
+        Ablation("no_weight_decay", "no weight decay", ("model.optimizer.weight_decay=0.0",)),
+    ),
     mint_classifier=("model.net.n_layers=2", "model.net.n_squeezes=1"),
     resnet=("model.net.blocks=[1,1]", "model.net.widths=[8,16]"),
     mint_description="2 pairs, K = 1, one squeeze",

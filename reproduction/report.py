@@ -10,6 +10,7 @@ from typing import Any
 
 import jinja2
 
+from reproduction.classification_page import group
 from reproduction.page import IMAGE_PREFIX, Inputs, page_context, read_inputs, residual
 from reproduction.pipeline import Pipeline
 from reproduction.plots import (
@@ -56,8 +57,18 @@ def draw_figures(pipeline: Pipeline, inputs: Inputs, images: Path) -> list[Path]
             profile.interpolation_steps,
             images / f"{IMAGE_PREFIX}interpolation.png",
         ),
-        plot_classification(inputs.classify, images / f"{IMAGE_PREFIX}classification.png"),
+        _classification_figure(inputs, images / f"{IMAGE_PREFIX}classification.png"),
     ]
+
+
+def _classification_figure(inputs: Inputs, path: Path) -> Path:
+    groups = group(inputs.classify)
+    return plot_classification(
+        {model: [t.summary for t in runs] for model, runs in groups.base.items()},
+        {model: t.summary for model, t in groups.long.items()},
+        {t.spec.ablation.name: t.summary for t in groups.ablations if t.spec.ablation},
+        path,
+    )
 
 
 def write_report(pipeline: Pipeline, doc: Path) -> list[Path]:
@@ -75,6 +86,14 @@ def _duration(seconds: float) -> str:
     return f"{value:g} {unit}" + ("" if value == 1 else "s")
 
 
+def _hours(seconds: float) -> str:
+    """A measured wall time: ``1 h 05 min``, or ``12.3 min`` under an hour."""
+    if seconds < 3600:
+        return f"{seconds / 60:.1f} min"
+    minutes = round(seconds / 60)
+    return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
 def render(context: dict[str, Any]) -> str:
     """The page's Markdown: ``templates/results.md.j2`` filled with ``context``."""
     env = jinja2.Environment(
@@ -90,6 +109,7 @@ def render(context: dict[str, Any]) -> str:
         "pct": lambda v: f"{100 * v:.2f}%",
         "minutes": lambda s: f"{s / 60:.1f} min",
         "duration": _duration,
+        "hours": _hours,
         "fmt": format,
         "residual": residual,
     }

@@ -1,36 +1,32 @@
 """Training runs of the results pipeline: one ``python -m mintnet.train`` subprocess each, in a fixed
-folder, skipped when finished and resumed from ``checkpoints/last.ckpt`` when not; and their CSV
-logs read back.
+folder, skipped when finished and resumed from ``checkpoints/last.ckpt`` when not
+(:mod:`reproduction.processes` starts them); and their CSV logs read back.
 
 A run is finished when ``done.json`` is in its folder: the pipeline writes it after the training
 process succeeded and its test metrics were found in the CSV log.
 """
 
-import contextlib
 import csv
 import json
 import os
 import shlex
-import signal
-import subprocess
 import sys
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from mintnet.callbacks.wall_clock import ELAPSED
 
 __all__ = [
     "DONE",
-    "Interrupted",
+    "WALL",
+    "Log",
     "Run",
     "RunFailed",
-    "child_env",
-    "forward_signals",
+    "add_attempt",
+    "attempts",
     "last_checkpoint",
     "read_json",
     "read_metrics",
@@ -47,18 +43,12 @@ WALL_CLOCK = "+callbacks.wall_clock={_target_:mintnet.callbacks.WallClock}"
 """Adds :class:`mintnet.callbacks.WallClock` to a run's callbacks."""
 
 Row = dict[str, float]
+Log = Callable[[str], None]
+"""Where the pipeline's progress lines go (``print`` by default)."""
 
 
 class RunFailed(RuntimeError):
     """A training subprocess exited non-zero, or finished without test metrics."""
-
-
-class Interrupted(RuntimeError):
-    """The pipeline was asked to stop (SIGTERM or SIGINT); its children were stopped too."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(f"stopped by {signal.Signals(signum).name}")
-        self.signum = signum
 
 
 @dataclass(frozen=True)
@@ -69,25 +59,30 @@ class Run:
         name: its folder under ``<out>/runs``.
         overrides: Hydra overrides of ``python -m mintnet.train``; the folder, the CSV logger, the
             seed and the wall clock are added by :meth:`command`.
+        seed: the run's ``seed=`` (weights, data order, augmentation).
     """
 
     name: str
     overrides: tuple[str, ...]
+    seed: int = 0
 
     def folder(self, out: Path) -> Path:
         return out / "runs" / self.name
 
     def base_command(self, out: Path, python: str = sys.executable) -> list[str]:
-        """The training command from scratch: the overrides, a CSV logger, seed 0, the folder."""
-        argv = [python, "-m", "mintnet.train", *self.overrides]
-        return argv + ["logger=csv", "seed=0", f"hydra.run.dir={self.folder(out)}", WALL_CLOCK]
+        """The training command from scratch: the overrides, a CSV logger, the seed, the folder."""
+        argv = [python, "-m", "mintnet.train", *self.overrides, "logger=csv", f"seed={self.seed}"]
+        return argv + [f"hydra.run.dir={self.folder(out)}", WALL_CLOCK]
 
-    def command(self, out: Path, python: str = sys.executable) -> list[str]:
-        """:meth:`base_command`, resumed from ``last.ckpt`` when the folder holds one, without the
-        progress bar when the output is not a terminal."""
+    def command(
+        self, out: Path, python: str = sys.executable, progress_bar: bool | None = None
+    ) -> list[str]:
+        """:meth:`base_command`, resumed from ``last.ckpt`` when the folder holds one; without the
+        progress bar unless ``progress_bar`` (default: whether the output is a terminal)."""
         folder = self.folder(out)
         argv = self.base_command(out, python)
-        if not sys.stdout.isatty():  # a log file: WallClock prints a line per epoch instead
+        if not (sys.stdout.isatty() if progress_bar is None else progress_bar):
+            # a log file: WallClock prints a line per epoch instead
             argv += ["callbacks.progress_bar=null", "++trainer.enable_progress_bar=false"]
         resume = last_checkpoint(folder)
         if resume is not None:
@@ -98,35 +93,16 @@ class Run:
         """The run's ``done.json``, or None while it is not finished."""
         return read_json(self.folder(out) / DONE)
 
-    def execute(self, out: Path, log: Any = print) -> dict[str, Any]:
-        """Train (or resume) unless finished; returns the ``done.json`` record."""
-        record = self.done(out)
-        if record is not None:
-            log(f"[skip] {self.name}: finished ({self.folder(out) / DONE})")
-            return record
+    def trained(self, out: Path) -> bool:
+        """Whether the run's log holds test metrics (its training process got to the end)."""
+        return _has_test_metrics(read_metrics(self.folder(out)))
+
+    def finish(self, out: Path) -> dict[str, Any]:
+        """Write and return the ``done.json`` record of a run whose log holds test metrics."""
         folder = self.folder(out)
         rows = read_metrics(folder)
         if not _has_test_metrics(rows):
-            argv = self.command(out)
-            verb = (
-                "resuming from last.ckpt" if any("ckpt_path=" in a for a in argv) else "training"
-            )
-            log(f"[run] {self.name}: {verb}; logs in {folder}")
-            log(f"      {shown_command(argv)}")
-            started = time.time()
-            try:
-                code = _run_child(argv)
-            finally:
-                _add_wall_time(folder, time.time() - started)
-            if code != 0:
-                raise RunFailed(
-                    f"{self.name}: the training process exited with code {code}; its logs are in "
-                    f"{folder} (run the pipeline again to resume from checkpoints/last.ckpt)"
-                )
-            rows = read_metrics(folder)
-            if not _has_test_metrics(rows):
-                raise RunFailed(f"{self.name}: finished without test metrics in {folder}/csv")
-            log(f"[done] {self.name} in {(time.time() - started) / 60:.1f} min")
+            raise RunFailed(f"{self.name}: finished without test metrics in {folder}/csv")
         record = {
             "name": self.name,
             "command": shown_command(self.base_command(out)),
@@ -140,16 +116,31 @@ class Run:
 
 WALL = "wall.json"
 """Seconds the training processes of a run took, summed over its attempts (start-up, fitting,
-testing, and any interrupted attempt)."""
+testing, and any interrupted attempt), and each attempt's start and end (Unix time)."""
 
 
 def wall_time(folder: Path) -> float:
+    """Seconds of the run's training processes, summed over its attempts."""
     return float((read_json(folder / WALL) or {}).get("seconds", 0.0))
 
 
-def _add_wall_time(folder: Path, seconds: float) -> None:
-    attempts = (read_json(folder / WALL) or {}).get("attempts", 0) + 1
-    write_json(folder / WALL, {"seconds": wall_time(folder) + seconds, "attempts": attempts})
+def attempts(folder: Path) -> list[tuple[float, float]]:
+    """``(start, end)`` in Unix seconds of each recorded attempt of the run, oldest first (a
+    ``wall.json`` written before intervals were recorded has none)."""
+    return [(float(a), float(b)) for a, b in (read_json(folder / WALL) or {}).get("spans", [])]
+
+
+def add_attempt(folder: Path, start: float, end: float) -> None:
+    """Add one attempt (its Unix start and end) to the run's ``wall.json``."""
+    record = read_json(folder / WALL) or {}
+    write_json(
+        folder / WALL,
+        {
+            "seconds": wall_time(folder) + (end - start),
+            "attempts": record.get("attempts", 0) + 1,
+            "spans": [*record.get("spans", []), [start, end]],
+        },
+    )
 
 
 def last_checkpoint(folder: Path) -> Path | None:
@@ -221,54 +212,3 @@ def shown_command(argv: Sequence[str]) -> str:
     cwd = str(Path.cwd()) + os.sep
     parts = ["python" if i == 0 else a.replace(cwd, "") for i, a in enumerate(argv)]
     return shlex.join(parts)
-
-
-def child_env() -> dict[str, str]:
-    """The environment of the children: one thread each unless ``OMP_NUM_THREADS`` is set."""
-    env = dict(os.environ)
-    env.setdefault("OMP_NUM_THREADS", "1")
-    return env
-
-
-_child: subprocess.Popen[bytes] | None = None
-_stop: list[int] = []  # the signals received inside forward_signals()
-
-
-def _run_child(argv: Sequence[str]) -> int:
-    """Run a training process to its end; raise :class:`Interrupted` if a signal came meanwhile
-    (the child got it too, and has saved its checkpoint and exited)."""
-    global _child
-    if _stop:
-        raise Interrupted(_stop[0])
-    _child = subprocess.Popen(argv, env=child_env())
-    try:
-        code = _child.wait()
-    finally:
-        _child = None
-    if _stop:
-        raise Interrupted(_stop[0])
-    return code
-
-
-@contextlib.contextmanager
-def forward_signals() -> Iterator[None]:
-    """Within this context, SIGTERM or SIGINT stops the pipeline: a running training process gets
-    the signal too, the pipeline waits for it to save ``last.ckpt`` and exit, then raises
-    :class:`Interrupted`; with no training running it raises at once."""
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        _stop.append(signum)
-        child = _child
-        if child is not None and child.returncode is None:
-            if signum != signal.SIGINT:  # Ctrl-C reaches the whole process group by itself
-                child.send_signal(signum)
-            return  # _run_child's wait() returns once the child has exited
-        raise Interrupted(signum)
-
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
-    _stop.clear()
-    try:
-        yield
-    finally:
-        for signum, handler_before in previous.items():
-            signal.signal(signum, handler_before)
