@@ -132,3 +132,32 @@ def test_bad_arguments_of_the_solver_are_refused():
         safeguarded_inverse(_arctan, z, x0, max_iter=0)
     with pytest.raises(ValueError, match="x0 must have the shape of z"):
         safeguarded_inverse(_arctan, z, x0[:2])
+
+
+def test_the_anderson_candidate_is_the_least_squares_extrapolation():
+    """The kept differences and Gram matrix give the candidate of type II Anderson acceleration,
+    recomputed here from the accepted points with a float64 least-squares solve."""
+    from mintnet.nn.inverse.safeguarded import _History
+
+    fn, _, y, x0 = _layer_problem(3)
+    step, memory = torch.tensor([1.0, 0.5, 0.25], dtype=torch.float64), 3
+    points, steps = [x0], []
+    fx, diag = fn(x0)
+    steps.append((y - fx) / diag)
+    history = _History(x0, steps[0], memory)
+    everyone = torch.ones(3, dtype=torch.bool)
+    for _ in range(5):  # damped steps: more points than the memory keeps
+        x = points[-1] + 0.3 * steps[-1]
+        fx, diag = fn(x)
+        points.append(x)
+        steps.append((y - fx) / diag)
+        history.update(everyone, everyone, x, steps[-1])
+    candidate, used = history.candidate(points[-1], steps[-1], step)
+    assert used.all()
+    for b in range(3):
+        xs = torch.stack([p[b].flatten() for p in points[-memory - 1 :]], dim=1)  # (n, m + 1)
+        fs = step[b] * torch.stack([s[b].flatten() for s in steps[-memory - 1 :]], dim=1)
+        d_x, d_f = xs.diff(dim=1), fs.diff(dim=1)
+        gamma = torch.linalg.lstsq(d_f, fs[:, -1:]).solution
+        expected = xs[:, -1] + fs[:, -1] - ((d_x + d_f) @ gamma).squeeze(1)
+        torch.testing.assert_close(candidate[b].flatten(), expected, rtol=1e-6, atol=1e-7)
