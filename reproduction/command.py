@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from reproduction.pipeline import Pipeline
+from reproduction.pipeline import PARTS, Pipeline
 from reproduction.processes import Interrupted, forward_signals
 from reproduction.profiles import FULL, QUICK
 from reproduction.runs import RunFailed, write_json
@@ -79,6 +79,13 @@ def _parser() -> argparse.ArgumentParser:
         "--report-only", action="store_true", help="only regenerate plots, tables and document"
     )
     parser.add_argument(
+        "--part",
+        choices=PARTS,
+        default="all",
+        help="density: steps 2-5 only; classification: step 6 only (the two share no run, so "
+        "two processes may run them at once); the document is written once every run is done",
+    )
+    parser.add_argument(
         "--jobs",
         type=_positive,
         default=1,
@@ -124,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.report_only:
         with forward_signals():
             try:
-                pipeline.run_all()
+                pipeline.run_all(args.part)
             except Interrupted as stop:
                 log(f"reproduction: {stop}; run the same command again to resume")
                 return 128 + stop.signum
@@ -137,6 +144,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         written = write_report(pipeline, doc)
     except FileNotFoundError as error:
+        if args.part != "all" and not args.report_only:
+            log(f"reproduction: the {args.part} part is finished; the document waits for the rest")
+            return 0
         print(f"reproduction: error: {error}", file=sys.stderr)
         return 1
     for path in written:

@@ -25,7 +25,10 @@ from reproduction.processes import child_env, execute
 from reproduction.profiles import Candidate, Profile
 from reproduction.runs import DONE, Run, RunFailed, read_json, read_metrics, series, write_json
 
-__all__ = ["Pipeline"]
+__all__ = ["PARTS", "Pipeline"]
+
+PARTS = ("all", "density", "classification")
+"""What ``--part`` may name: every step, steps 2-5 or step 6."""
 
 
 def _hms(seconds: float) -> str:
@@ -204,8 +207,18 @@ class Pipeline:
         self.log(f"[done] analysis in {record['seconds'] / 60:.1f} min")
         return record
 
-    def run_all(self) -> None:
-        """Every step but the report, in order."""
+    def run_all(self, part: str = "all") -> None:
+        """Every step but the report, in order; ``part`` limits them to ``"density"`` (steps 2-5)
+        or ``"classification"`` (step 6), which share no run and may run as two processes."""
+        if part not in PARTS:
+            raise ValueError(f"part must be one of {', '.join(PARTS)}; got {part!r}")
+        if part in ("all", "density"):
+            self.run_density()
+        if part in ("all", "classification"):
+            self.run_classification()
+
+    def run_density(self) -> None:
+        """Steps 2 to 5: the pixel baseline, the comparison, the long run and its analysis."""
         p = self.profile
         n = len(p.candidates)
         self.log("== step 2/7: independent-pixel baseline")
@@ -220,6 +233,10 @@ class Pipeline:
         execute([density], self.out, self.log)  # alone: its epochs were sized for one run
         self.log("== step 5/7: samples, Figure 4 and Figure 5 of the trained flow")
         self.analysis(density)
+
+    def run_classification(self) -> None:
+        """Step 6: both classifiers over the seeds, the long runs and the ablations."""
+        p = self.profile
         runs = [c.run for c in self.classify_runs()]
         seeds = ", ".join(map(str, p.classify_seeds))
         self.log(

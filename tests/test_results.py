@@ -437,3 +437,25 @@ def test_the_report_alone_is_rebuilt_from_the_logs(quick, monkeypatch):
     pipeline = Pipeline(QUICK, quick["out"], "unused")
     assert write_report(pipeline, quick["doc"])[-1] == quick["doc"]
     assert quick["doc"].read_text() == before
+
+
+def test_a_part_runs_only_its_steps_and_the_document_waits_for_the_rest(
+    tmp_path, monkeypatch, capsys
+):
+    write_mnist(tmp_path / "data" / "FashionMNIST" / "raw", n_train=200, n_test=40)
+    called = []
+    monkeypatch.setattr(Pipeline, "run_density", lambda self: called.append("density"))
+    monkeypatch.setattr(Pipeline, "run_classification", lambda self: called.append("classify"))
+    argv = ["--quick", "--data-root", str(tmp_path / "data"), "--out", str(tmp_path / "out")]
+    argv += ["--doc", str(tmp_path / "results.md")]
+    assert main([*argv, "--part", "classification"]) == 0
+    assert called == ["classify"] and not (tmp_path / "results.md").exists()
+    assert "the classification part is finished; the document waits" in capsys.readouterr().out
+    assert main([*argv, "--part", "density"]) == 0 and called == ["classify", "density"]
+    assert main(argv) == 1  # every step, yet no run folder: the document cannot be written
+    assert "reproduction: error:" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([*argv, "--part", "flows"])
+    refusal = capsys.readouterr().err
+    assert "invalid choice: 'flows'" in refusal
+    assert all(part in refusal for part in ("all", "density", "classification"))
