@@ -116,20 +116,19 @@ class _History:
 
     def update(self, accept: Tensor, used: Tensor, x: Tensor, s: Tensor) -> None:
         """Add the differences to the accepted points; drop the history where an extrapolation
-        was rejected."""
-        rows = accept.nonzero().flatten()
-        if len(rows):
-            x_new, s_new = x.flatten(1)[rows], s.flatten(1)[rows]
-            slot = self.ptr[rows]
-            dx, ds = x_new - self.x[rows], s_new - self.s[rows]
-            self.dx[rows, slot], self.ds[rows, slot] = dx, ds
-            self.x[rows], self.s[rows] = x_new, s_new
-            products = (self.ds[rows].double() @ ds.double()[..., None]).squeeze(-1)
-            self.gram[rows, slot, :] = products
-            self.gram[rows, :, slot] = products
-            memory = self.dx.shape[1]
-            self.ptr[rows] = (slot + 1) % memory
-            self.count[rows] = (self.count[rows] + 1).clamp_max(memory)
+        was rejected. Masked writes, not indexing by the accepted rows: no host synchronisation."""
+        rows, slot, memory = torch.arange(len(accept), device=x.device), self.ptr, self.dx.shape[1]
+        take = accept[:, None]
+        x_new, s_new = x.flatten(1), s.flatten(1)
+        ds = s_new - self.s
+        self.dx[rows, slot] = torch.where(take, x_new - self.x, self.dx[rows, slot])
+        self.ds[rows, slot] = torch.where(take, ds, self.ds[rows, slot])
+        self.x, self.s = torch.where(take, x_new, self.x), torch.where(take, s_new, self.s)
+        products = (self.ds.double() @ ds.double()[..., None]).squeeze(-1)  # (A, memory)
+        products = torch.where(take, products, self.gram[rows, slot])
+        self.gram[rows, slot], self.gram[rows, :, slot] = products, products
+        self.ptr = torch.where(accept, (slot + 1) % memory, slot)
+        self.count = torch.where(accept, (self.count + 1).clamp_max(memory), self.count)
         self.drop(used & ~accept)
 
     def drop(self, rows: Tensor) -> None:
