@@ -36,7 +36,7 @@ train: $(STAMP) ## train a MintNet flow on the embedded digits data, offline, on
 eval: $(STAMP) ## evaluate a checkpoint on the test split (ARGS="ckpt_path=...")
 	$(PY) -m mintnet.eval $(ARGS)
 
-results: $(STAMP) ## Fashion-MNIST results from scratch into docs/results.md (2 h 17 min measured on 2 shared CPUs; resumable; ARGS=--quick)
+results: $(STAMP) ## Fashion-MNIST results from scratch into docs/results.md (hours of CPU: 14 trainings; resumable; ARGS="--jobs 2", "--part density", "--part classification", --quick)
 	$(PY) -m reproduction $(ARGS)
 
 bench: $(STAMP) ## run the benchmarks (ratios measured in one process), results in benchmarks/results/
