@@ -51,6 +51,14 @@ def _parser() -> argparse.ArgumentParser:
         "(default: $MINTNET_DATA_DIR, else the repository's data/)",
     )
     parser.add_argument(
+        "--checkpoint",
+        type=Path,
+        default=None,
+        metavar="CKPT",
+        help="solvers: measure this density checkpoint's flow (e.g. the results pipeline's) on "
+        "64 training images and 64 prior samples instead of training flows",
+    )
+    parser.add_argument(
         "--device",
         default="cuda",
         help="where the 'device' benchmark runs (default cuda; the others run on the CPU)",
@@ -76,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
     # options only one benchmark takes
     extra = {
         "inversion": {"data_root": args.data_root},
-        "solvers": {"data_root": args.data_root},
+        "solvers": {"data_root": args.data_root, "checkpoint": args.checkpoint},
         "device": {"device": args.device, "parts": tuple(args.parts), "names": tuple(args.models)},
     }
     for name in args.only or DEFAULT:

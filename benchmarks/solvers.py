@@ -25,6 +25,7 @@ import torch
 
 from benchmarks.common import format_table, round_robin, write_result
 from benchmarks.inversion import DATA_ROOT, PAPER_ALPHA, TrainingData, digits, fashion_mnist
+from mintnet.checkpoint import load_flow_from_checkpoint
 from mintnet.nn import (
     ImageFlow,
     InverseSettings,
@@ -167,15 +168,54 @@ def coupling(flow: ImageFlow, v: torch.Tensor, powers: int = 12) -> list[dict[st
     return rows
 
 
+def measure_both_dtypes(
+    flow: ImageFlow, images: torch.Tensor, n_bins: int, label: str, reps: int
+) -> list[dict[str, Any]]:
+    """Every solver on ``z = f(v)`` of ``images`` (grey levels, ``(N, C, H, W)``) and on as many
+    prior samples at temperature 1, in float32 and float64; ``label`` names the images."""
+    rows = []
+    for dtype in (torch.float32, torch.float64):
+        flow = flow.to(dtype)
+        with torch.no_grad():
+            v = flow.centre_logits(images.to(dtype) / (n_bins - 1))
+            generator = torch.Generator().manual_seed(0)
+            shape = (len(images), *flow.net.latent_shape)
+            prior = torch.randn(shape, generator=generator, dtype=dtype)
+            targets = {label: flow.net(v)[0], "prior, T = 1": prior}
+        rows += measure(flow, targets, reps, dtype)
+    return rows
+
+
 def run(
     quick: bool = False,
     reps: int | None = None,
     out_dir: Path | None = None,
     data_root: Path | None = None,
+    checkpoint: Path | None = None,
 ) -> list[dict[str, Any]]:
-    """Train the flows, time every solver; write ``<out_dir>/solvers.json``."""
+    """Train the flows (or load ``checkpoint``'s), time every solver; write
+    ``<out_dir>/solvers.json``.
+
+    With ``checkpoint`` (a density run's ``.ckpt`` or a saved flow, e.g. the results pipeline's
+    Fashion-MNIST flow) nothing is trained: its flow inverts the first 64 images of the training
+    file and 64 prior samples."""
     reps = reps or (1 if quick else 2)
+    n = 8 if quick else 64
     found = fashion_mnist(DATA_ROOT if data_root is None else data_root)
+    if checkpoint is not None:
+        if found is None:
+            raise FileNotFoundError("--checkpoint needs Fashion-MNIST's files (see --data-root)")
+        flow = load_flow_from_checkpoint(checkpoint).eval()
+        rows = measure_both_dtypes(flow, found.train[:n], found.n_bins, "training images", reps)
+        rows = [{"dataset": f"checkpoint {checkpoint.name}", **r} for r in rows]
+        settings = {
+            "quick": quick,
+            "reps": reps,
+            "max_iter": MAX_ITER,
+            "checkpoint": str(checkpoint),
+        }
+        write_result(NAME, rows, settings, out_dir or Path(__file__).parent / "results")
+        return rows
     datasets = [digits()] + ([found] if found is not None else [])
     steps = {"digits": 20 if quick else 400, "fashion_mnist": 20 if quick else 3000}
     rows, trained, layers = [], {}, {}
@@ -184,16 +224,8 @@ def run(
         trained[data.name] = steps[data.name]
         v = flow.centre_logits(data.test[:1].double() / (data.n_bins - 1))
         layers[data.name] = coupling(flow, v)
-        for dtype in (torch.float32, torch.float64):
-            flow = flow.to(dtype)  # coupling() left it in float64
-            n = 8 if quick else 64
-            with torch.no_grad():
-                v = flow.centre_logits(data.test[:n].to(dtype) / (data.n_bins - 1))
-                generator = torch.Generator().manual_seed(0)
-                shape = (n, *flow.net.latent_shape)
-                prior = torch.randn(shape, generator=generator, dtype=dtype)
-                targets = {"test images": flow.net(v)[0], "prior, T = 1": prior}
-            rows += [{"dataset": data.name, **r} for r in measure(flow, targets, reps, dtype)]
+        measured = measure_both_dtypes(flow, data.test[:n], data.n_bins, "test images", reps)
+        rows += [{"dataset": data.name, **r} for r in measured]
     settings = {
         "quick": quick,
         "reps": reps,

@@ -130,6 +130,29 @@ def test_inversion_trains_on_fashion_mnist_when_its_files_are_present(tmp_path):
     assert_paper_schedule_costs_more(result["rows"])
 
 
+def test_the_solver_benchmark_measures_a_given_checkpoint(tmp_path):
+    from mintnet.checkpoint import save_flow
+    from mintnet.nn import ImageFlow, MintNet
+
+    write_fashion_mnist(tmp_path / "data" / "FashionMNIST" / "raw")
+    torch.manual_seed(0)
+    flow = ImageFlow(MintNet((1, 28, 28), n_layers=2, n_squeezes=1, hidden_groups=2), 256, 1e-6)
+    checkpoint = save_flow(flow, tmp_path / "flow.pt")
+    out = tmp_path / "out"
+    argv = ["--only", "solvers", "--data-root", str(tmp_path / "data"), "--out-dir", str(out)]
+    run_benchmarks(*argv, "--checkpoint", str(checkpoint))
+    result = json.loads((out / "solvers.json").read_text())
+    assert result["settings"]["checkpoint"] == str(checkpoint)
+    cases = {(r["dataset"], r["dtype"], r["inputs"]) for r in result["rows"]}
+    assert cases == {
+        ("checkpoint flow.pt", dtype, inputs)
+        for dtype in ("float32", "float64")
+        for inputs in ("training images", "prior, T = 1")
+    }
+    for row in result["rows"]:  # an untrained flow is easy: every solver converges
+        assert row["converged"] == 1.0 and row["layer_evals"] > 0, row
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(400)
 def test_device_benchmark_runs_every_variant(tmp_path):
