@@ -2,6 +2,7 @@
 deviation, min-max) for each model at the base budget, the long runs, MintNet's ablations, and the
 comparison of the two models worded from those numbers."""
 
+import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -119,11 +120,18 @@ def _base_rows(profile: Profile, base: dict[str, list[Trained]]) -> list[list[st
                 f"{s.mean:.2f}%",
                 "n/a" if s.stdev is None else f"{s.stdev:.2f}",
                 f"{min(s.values):.2f}% to {max(s.values):.2f}%",
-                f"{statistics.median(r.epoch_seconds for r in summaries):.0f} s",
+                _epoch_time([r.epoch_seconds for r in summaries]),
                 f"{statistics.fmean(r.fit_seconds for r in summaries) / 60:.1f} min",
             ]
         )
     return rows
+
+
+def _epoch_time(seconds: Sequence[float]) -> str:
+    """The median time per epoch of runs, over those that timed a whole epoch: a run stopped
+    and resumed inside every one of its epochs has none (NaN), and "n/a" is shown if no run has."""
+    timed = [s for s in seconds if not math.isnan(s)]
+    return f"{statistics.median(timed):.0f} s" if timed else "n/a"
 
 
 def _long_rows(long: dict[str, Trained], first: dict[str, Trained]) -> list[list[str]]:
@@ -135,7 +143,7 @@ def _long_rows(long: dict[str, Trained], first: dict[str, Trained]) -> list[list
             str(t.summary.steps),
             f"{t.accuracy:.2f}%",
             _points(t.accuracy - first[model].accuracy),
-            f"{t.summary.epoch_seconds:.0f} s",
+            _epoch_time([t.summary.epoch_seconds]),
             f"{t.summary.fit_seconds / 60:.1f} min",
         ]
         for model, t in long.items()
@@ -155,7 +163,7 @@ def _ablation_rows(ablations: list[Trained], reference: Trained) -> list[list[st
                 f"{t.summary.params:,}",
                 f"{t.accuracy:.2f}%",
                 _points(t.accuracy - reference.accuracy),
-                f"{t.summary.epoch_seconds:.0f} s",
+                _epoch_time([t.summary.epoch_seconds]),
             ]
         )
     return rows
