@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -186,6 +187,19 @@ def test_a_bad_value_in_one_arm_is_recorded_and_the_sweep_goes_on(tmp_path):
     assert "test/bpd" in logged(sweep / "1")
 
 
+def _complete_trials(database: Path) -> int:
+    """How many trials of the study ``density`` in ``database`` are complete (0 before it exists)."""
+    import optuna
+
+    if not database.exists():
+        return 0
+    try:
+        study = optuna.load_study(study_name="density", storage=f"sqlite:///{database}")
+    except Exception:  # the sweep may still be creating it
+        return 0
+    return sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+
+
 @pytest.mark.slow
 def test_an_optuna_study_survives_a_diverging_trial_and_a_killed_sweep(tmp_path):
     """TPE with seed 0 picks lr 1e-3, 1e12, 1e-3: trial 1 diverges and scores inf, the search
@@ -209,9 +223,14 @@ def test_an_optuna_study_survives_a_diverging_trial_and_a_killed_sweep(tmp_path)
         command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     deadline = time.monotonic() + 240
-    while not (sweep / "1" / "job_status.json").exists() and first.poll() is None:
+    # killed once Optuna has stored trial 1's value, not merely once the job wrote its status:
+    # between the two, a kill marks trial 1 failed on resume and a later trial takes its place
+    while not (
+        (sweep / "1" / "job_status.json").exists() and _complete_trials(sweep / "optuna.db") >= 2
+    ):
+        assert first.poll() is None, "the sweep ended before trial 1 was stored"
         assert time.monotonic() < deadline, "trial 1 did not finish"
-        time.sleep(0.1)
+        time.sleep(0.2)
     first.kill()
     first.wait()
     before = {p.parent.name: p.stat().st_mtime_ns for p in sweep.glob("*/job_status.json")}
