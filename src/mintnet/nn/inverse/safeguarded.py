@@ -127,14 +127,10 @@ class _History:
         products = (self.ds.double() @ ds.double()[..., None]).squeeze(-1)  # (A, memory)
         products = torch.where(take, products, self.gram[rows, slot])
         self.gram[rows, slot], self.gram[rows, :, slot] = products, products
-        self.ptr = torch.where(accept, (slot + 1) % memory, slot)
-        self.count = torch.where(accept, (self.count + 1).clamp_max(memory), self.count)
-        self.drop(used & ~accept)
-
-    def drop(self, rows: Tensor) -> None:
-        """Forget the history of the samples ``rows`` (a mask); the next point starts a new one."""
-        self.count = torch.where(rows, 0, self.count)
-        self.ptr = torch.where(rows, 0, self.ptr)
+        dropped = used & ~accept  # a rejected extrapolation: the next point starts a new history
+        self.ptr = torch.where(accept, (slot + 1) % memory, torch.where(dropped, 0, slot))
+        grown = (self.count + 1).clamp_max(memory)
+        self.count = torch.where(accept, grown, torch.where(dropped, 0, self.count))
 
 
 @torch.no_grad()
