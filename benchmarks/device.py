@@ -42,7 +42,7 @@ from benchmarks.device_tools import (
     with_tf32,
     without_thin_convolutions,
 )
-from benchmarks.inversion import FIXED
+from benchmarks.inversion import FIXED, FP
 from benchmarks.layer_vs_floor import ConvolutionFloor, floor_step, layer_step
 from mintnet.modules.compile import compile_in_place
 from mintnet.nn import ImageFlow, InverseSettings, MintLayer, MintNet
@@ -126,12 +126,12 @@ def _sample_rows(
     """Decoding ``batch`` latents: the tolerance stop against the paper's fixed schedule, and the
     tolerance stop with TF32 allowed (on a CUDA device)."""
     flow.eval()
-    tolerance = InverseSettings(1.0, 100, 1e-5)
+    tolerance = InverseSettings(1.0, 100, 1e-5, method=FP)
     schedules = {
         "tolerance stop (alpha 1, tol 1e-5)": (tolerance, False),
-        "tolerance stop (alpha 1, tol 1e-6)": (InverseSettings(1.0, 100, 1e-6), False),
+        "tolerance stop (alpha 1, tol 1e-6)": (InverseSettings(1.0, 100, 1e-6, method=FP), False),
         "paper: 100 iterations per layer": (
-            InverseSettings(PAPER_STEP.get(name, 1.0), 100, FIXED),
+            InverseSettings(PAPER_STEP.get(name, 1.0), 100, FIXED, method=FP),
             False,
         ),
     }

@@ -62,6 +62,34 @@ def test_training_checkpoint_is_read_through_load_module(tmp_path):
     assert torch.equal(loaded.encode(x), flow.encode(x))
 
 
+def test_a_training_checkpoint_written_before_the_solver_choice_inverts_as_then(tmp_path):
+    flow = tiny_flow()
+    module = DensityModule(flow.net, n_bins=DIGIT_BINS, logit_lam=0.05)
+    old_settings = {"_target_": "mintnet.nn.InverseSettings", "alpha": 0.5, "max_iter": 7}
+    config = {
+        "_target_": "mintnet.modules.density.DensityModule",
+        "n_bins": DIGIT_BINS,
+        "logit_lam": 0.05,
+        "net": {
+            "_target_": "mintnet.nn.MintNet",
+            "in_shape": [1, 8, 8],
+            "n_layers": 2,
+            "n_squeezes": 1,
+            "hidden_groups": 2,
+            "inversion": old_settings,
+        },
+    }
+    path = tmp_path / "epoch=0.ckpt"
+    torch.save({"state_dict": module.state_dict(), CHECKPOINT_KEY: {"model": config}}, path)
+    inversion = flow_config(load_flow_from_checkpoint(path))["mintnet"]["inversion"]
+    assert (inversion["method"], inversion["alpha"], inversion["max_iter"]) == (
+        "fixed_point",
+        0.5,
+        7,
+    )
+    assert InverseSettings().method == "anderson"  # what a file naming its solver gets today
+
+
 def test_missing_file_is_refused(tmp_path):
     path = tmp_path / "nope.ckpt"
     with pytest.raises(CheckpointError, match=f"{path} does not exist"):

@@ -43,6 +43,14 @@ __all__ = [
 
 FLOW_KEY = "mintnet_flow"
 """Top-level key of the plain format written by :func:`save_flow`."""
+SOLVER_OF_OLDER_FILES = {"method": "fixed_point", "anderson_memory": 10}
+"""The solver of a file whose inversion settings predate ``InverseSettings.method``: the paper's
+Algorithm 1, the only one then (not today's default)."""
+
+
+def _with_solver(inversion: dict[str, Any]) -> dict[str, Any]:
+    """``inversion`` with :data:`SOLVER_OF_OLDER_FILES` filled in where it names no method."""
+    return inversion if "method" in inversion else {**SOLVER_OF_OLDER_FILES, **inversion}
 
 
 # mintnet-train checkpoints ------------------------------------------------------------------------
@@ -144,6 +152,9 @@ def load_module(path: str | Path) -> pl.LightningModule:
 
 def _rebuild(checkpoint: dict, path: str | Path) -> pl.LightningModule:
     config = checkpoint[CHECKPOINT_KEY]["model"]
+    net = config.get("net")
+    if isinstance(net, dict) and isinstance(net.get("inversion"), dict):
+        config = {**config, "net": {**net, "inversion": _with_solver(net["inversion"])}}
     module = hydra.utils.instantiate(config)
     try:
         module.load_state_dict(checkpoint["state_dict"])
@@ -190,7 +201,7 @@ def flow_config(flow: ImageFlow) -> dict[str, Any]:
 def flow_from_config(config: dict[str, Any]) -> ImageFlow:
     """Build an untrained :class:`ImageFlow` from :func:`flow_config`'s output."""
     net_args = dict(config["mintnet"])
-    net_args["inversion"] = InverseSettings(**net_args["inversion"])
+    net_args["inversion"] = InverseSettings(**_with_solver(net_args["inversion"]))
     net = MintNet(init_gain=None, **net_args)
     flow = ImageFlow(net, **config["image_flow"])
     return flow.to(getattr(torch, config.get("dtype", "float32")))

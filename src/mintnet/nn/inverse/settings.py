@@ -25,8 +25,9 @@ OnFail = Literal["warn", "raise"]
 Method = Literal["fixed_point", "damped", "anderson"]
 METHODS: tuple[str, ...] = ("fixed_point", "damped", "anderson")
 """``fixed_point``: the paper's Algorithm 1, iterate for iterate. ``damped``: the same step with a
-per-sample step size that backtracks where the residual would grow. ``anderson``: Anderson
-acceleration of the damped map, falling back to the damped step where it does not help."""
+per-sample step size that backtracks where the residual would grow. ``anderson`` (the default):
+Anderson acceleration of the damped map, falling back to the damped step where it does not help;
+chosen by the solver benchmark (docs/performance.md)."""
 
 DEFAULT_TOL: dict[torch.dtype, float] = {
     torch.float64: 1e-10,
@@ -126,12 +127,13 @@ class InverseSettings:
 
     Attributes:
         alpha: step size in ``(0, 2)``; 1 gives the fastest local rate ``|1 - alpha| = 0``. For
-            ``damped`` and ``anderson`` it is the first step size of every sample.
+            ``damped`` and ``anderson`` it is the first step size of every sample. The paper's
+            own runs use ``method="fixed_point"`` with ``1 / newton_lr`` (1/3.5 on MNIST).
         max_iter: the most updates per layer (the paper uses a fixed 100).
         tol: tolerance on each sample's largest residual ``max |f(x) - z|``; ``None`` picks
             ``DEFAULT_TOL`` for the dtype.
         on_fail: ``"warn"`` or ``"raise"`` when the tolerance is not met.
-        method: the solver, one of :data:`METHODS`.
+        method: the solver, one of :data:`METHODS`; ``"fixed_point"`` is the paper's Algorithm 1.
         anderson_memory: how many earlier iterates Anderson acceleration combines (``m``).
     """
 
@@ -139,8 +141,8 @@ class InverseSettings:
     max_iter: int = 100
     tol: float | None = None
     on_fail: OnFail = "warn"
-    method: Method = "fixed_point"
-    anderson_memory: int = 10
+    method: Method = "anderson"
+    anderson_memory: int = 5
 
     def __post_init__(self) -> None:
         check_inversion_settings(
