@@ -40,6 +40,31 @@ def test_sample_writes_grid_and_prints_report(flow_ckpt, capsys):
         assert png.size == (grid_side(3), grid_side(3))
 
 
+def test_the_solver_options_override_the_models_settings(flow_ckpt):
+    from mintnet.checkpoint import load_flow_from_checkpoint
+    from mintnet.cli.figure_args import add_inverse_args, figure_parser, settings_from_args
+
+    parser = figure_parser("mintnet-sample", "test")
+    add_inverse_args(parser)
+    flow = load_flow_from_checkpoint(flow_ckpt)
+    base = ["--ckpt", str(flow_ckpt)]
+    assert settings_from_args(parser, parser.parse_args(base), flow) is None  # the model's own
+    args = parser.parse_args([*base, "--anderson-memory", "3", "--no-refine-in-float64"])
+    settings = settings_from_args(parser, args, flow)
+    assert (settings.method, settings.anderson_memory, settings.refine_in_float64) == (
+        "anderson",
+        3,
+        False,
+    )
+    args = parser.parse_args([*base, "--method", "fixed_point", "--alpha", "0.2857"])
+    settings = settings_from_args(parser, args, flow)
+    assert (settings.method, settings.alpha, settings.refine_in_float64) == (
+        "fixed_point",
+        0.2857,
+        True,
+    )
+
+
 def test_inversion_accuracy_writes_csv_and_plot(flow_ckpt, tmp_path, capsys):
     args = ["--ckpt", str(flow_ckpt), "--out-dir", str(tmp_path), "--device", "cpu"]
     inversion_accuracy_main([*args, "--n-images", "4", "--iterations", "1", "30", "--alphas", "1"])

@@ -81,7 +81,9 @@ def test_measure_counts_the_images_above_tol_and_takes_a_method():
     flow = tiny_flow()
     for layer in flow.net.layers:  # one iteration: no image can reach tol
         if hasattr(layer, "inversion"):
-            layer.inversion = dataclasses.replace(layer.inversion, max_iter=1, tol=1e-30)
+            layer.inversion = dataclasses.replace(
+                layer.inversion, max_iter=1, tol=1e-30, refine_in_float64=False
+            )
     with pytest.warns(InversionWarning):
         check = InversionErrorCallback.measure(flow, digits()[:3])
     assert check.converged == 0.0

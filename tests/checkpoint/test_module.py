@@ -17,7 +17,7 @@ def test_round_trip_keeps_architecture_and_weights(trained_flow, flow_ckpt):
 
 
 def test_config_records_settings_and_dtype(tmp_path):
-    settings = InverseSettings(0.5, 7, 1e-3, "raise", "anderson", 4)
+    settings = InverseSettings(0.5, 7, 1e-3, "raise", "anderson", 4, False)
     net = MintNet((1, 8, 8), 2, 1, [3, 1], inversion=settings)
     flow = ImageFlow(net, n_bins=DIGIT_BINS).double()
     loaded = load_flow_from_checkpoint(save_flow(flow, tmp_path / "f.ckpt"))
@@ -30,6 +30,7 @@ def test_config_records_settings_and_dtype(tmp_path):
         "on_fail": "raise",
         "method": "anderson",
         "anderson_memory": 4,
+        "refine_in_float64": False,
     }
     assert config["dtype"] == "float64" and loaded.net.param_dtype == torch.float64
 

@@ -64,6 +64,11 @@ def add_inverse_args(parser: argparse.ArgumentParser) -> None:
         "--method", choices=METHODS, help="fixed_point (Algorithm 1), damped or anderson"
     )
     group.add_argument("--anderson-memory", type=int, help="iterates Anderson combines")
+    group.add_argument(
+        "--refine-in-float64",
+        action=argparse.BooleanOptionalAction,
+        help="anderson: solve samples a float32 solve leaves above tol again in float64",
+    )
 
 
 def add_data_args(parser: argparse.ArgumentParser) -> None:
@@ -79,7 +84,7 @@ def default_settings(flow: ImageFlow) -> InverseSettings:
 def settings_from_args(
     parser: argparse.ArgumentParser, args: argparse.Namespace, flow: ImageFlow
 ) -> InverseSettings | None:
-    names = ("alpha", "max_iter", "tol", "method", "anderson_memory")
+    names = ("alpha", "max_iter", "tol", "method", "anderson_memory", "refine_in_float64")
     given = {k: getattr(args, k, None) for k in names}
     given = {k: v for k, v in given.items() if v is not None}
     if not given:

@@ -1,6 +1,8 @@
 """The masked invertible layer (Mint layer) of MintNet."""
 
+import copy
 import math
+from functools import partial
 from typing import NamedTuple
 
 import torch
@@ -8,7 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from mintnet.nn.activations import MonotoneActivation
-from mintnet.nn.inverse import InverseSettings, InversionReport, invert
+from mintnet.nn.inverse import InverseSettings, InversionReport, ValueAndDiagonal, invert
 from mintnet.nn.invertible import InvertibleModule
 from mintnet.nn.masks import MaskKind, block_mask, diagonal_centre_mask
 from mintnet.nn.sign_rule import signed_middle_weight
@@ -33,10 +35,8 @@ and its input is on the CPU, else with ``F.conv2d``; see :meth:`MintLayer.uses_t
 
 
 class MaskedWeights(NamedTuple):
-    """The effective weights of one Mint layer and the centre taps that form its Jacobian diagonal.
-
-    ``K`` hidden groups of ``C`` channels; hidden channel index = ``group * C + channel``.
-    """
+    """The effective weights of one Mint layer and the centre taps that form its Jacobian diagonal
+    (``K`` hidden groups of ``C`` channels; hidden channel index = ``group * C + channel``)."""
 
     w1: Tensor  # (K*C, C, k, k)
     w2: Tensor  # (K*C, K*C, k, k)
@@ -246,10 +246,16 @@ class MintLayer(InvertibleModule):
         self, y: Tensor, settings: InverseSettings | None = None
     ) -> tuple[Tensor, list[InversionReport]]:
         self._check_input(y)
-        s = settings or self.inversion
-        w = self.masked_weights()
-        x, report = invert(lambda x: self.value_and_diagonal(x, w), y, y / w.t, s, self.name)
+        w, s = self.masked_weights(), settings or self.inversion
+        x, report = invert(
+            partial(self.value_and_diagonal, w=w), y, y / w.t, s, self.name, self._in_float64
+        )
         return x, [report]
+
+    def _in_float64(self) -> ValueAndDiagonal:
+        """This layer's map in float64, from a float64 copy (the inverse's refinement)."""
+        layer = copy.deepcopy(self).double()
+        return partial(layer.value_and_diagonal, w=layer.masked_weights())
 
     def _check_input(self, x: Tensor) -> None:
         if x.dim() != 4 or tuple(x.shape[1:]) != self.shape:

@@ -44,7 +44,7 @@ from mintnet.nn.inverse.settings import (
     finish,
 )
 
-__all__ = ["safeguarded_inverse"]
+__all__ = ["safeguarded_inverse", "safeguarded_solve"]
 
 SHRINK, GROW = 0.5, 2.0
 """Factors applied to a sample's step size after a rejected and an accepted damped step."""
@@ -154,6 +154,24 @@ def safeguarded_inverse(
     """
     method = "anderson" if memory else "damped"
     check_inversion_settings(alpha, max_iter, tol, on_fail, method, max(memory, 1))
+    x, report = safeguarded_solve(fn, z, x0, alpha, max_iter, tol, memory, name)
+    return x, finish(report, on_fail)
+
+
+@torch.no_grad()
+def safeguarded_solve(
+    fn: ValueAndDiagonal,
+    z: Tensor,
+    x0: Tensor,
+    alpha: float,
+    max_iter: int,
+    tol: float | None,
+    memory: int,
+    name: str = "",
+) -> tuple[Tensor, InversionReport]:
+    """:func:`safeguarded_inverse` with checked arguments, neither warning nor raising when a
+    sample ends above ``tol`` (the caller decides, e.g. after :mod:`.refine`)."""
+    method = "anderson" if memory else "damped"
     tol = start_tolerance(z, x0, tol)
     batch, expand = z.shape[0], (-1,) + (1,) * (z.dim() - 1)
     x_out, res_out = x0.clone(), torch.zeros(batch, dtype=z.dtype, device=z.device)
@@ -191,4 +209,4 @@ def safeguarded_inverse(
         history.update(accept, used, x, s)
         iterations += 1
     report = InversionReport(name, iterations, evaluations / max(batch, 1), res_out, tol, method)
-    return x_out, finish(report, on_fail)
+    return x_out, report

@@ -63,6 +63,7 @@ class InversionReport:
         residual: ``max |f(x) - z|`` of each sample at the returned ``x``, shape ``(B,)``.
         tol: the tolerance the iteration aimed for.
         method: the solver that ran (one of :data:`METHODS`).
+        refined: how many samples were solved again in float64 (``refine_in_float64``).
     """
 
     name: str
@@ -71,6 +72,7 @@ class InversionReport:
     residual: Tensor
     tol: float
     method: str = "fixed_point"
+    refined: int = 0
 
     @property
     def max_residual(self) -> float:
@@ -91,6 +93,8 @@ class InversionReport:
             f"{self.name or 'inverse'}: {state} after {self.iterations} iterations, "
             f"largest residual {self.max_residual:.3g} (tol {self.tol:.3g})"
         )
+        if self.refined:
+            text += f", {self.refined} of them solved again in float64"
         if not self.converged:
             text += f", samples above tol: {self.unconverged_samples}"
         return text
@@ -103,6 +107,7 @@ def check_inversion_settings(
     on_fail: str,
     method: str = "fixed_point",
     anderson_memory: int = 10,
+    refine_in_float64: bool = False,
 ) -> None:
     """Raise ``ValueError`` naming the first setting outside its valid range."""
     if method not in METHODS:
@@ -119,6 +124,8 @@ def check_inversion_settings(
         raise ValueError(f"on_fail must be 'warn' or 'raise', got {on_fail!r}")
     if int(anderson_memory) != anderson_memory or anderson_memory < 1:
         raise ValueError(f"anderson_memory must be a positive integer, got {anderson_memory}")
+    if not isinstance(refine_in_float64, bool):
+        raise ValueError(f"refine_in_float64 must be true or false, got {refine_in_float64!r}")
 
 
 @dataclass(frozen=True)
@@ -135,6 +142,9 @@ class InverseSettings:
         on_fail: ``"warn"`` or ``"raise"`` when the tolerance is not met.
         method: the solver, one of :data:`METHODS`; ``"fixed_point"`` is the paper's Algorithm 1.
         anderson_memory: how many earlier iterates Anderson acceleration combines (``m``).
+        refine_in_float64: under ``anderson`` with a float32 (or half) layer, solve the samples
+            left above ``tol`` again in float64 from the same start, and keep the result where
+            its residual, evaluated in the layer's dtype, is lower (:mod:`.refine`).
     """
 
     alpha: float = 1.0
@@ -143,10 +153,17 @@ class InverseSettings:
     on_fail: OnFail = "warn"
     method: Method = "anderson"
     anderson_memory: int = 5
+    refine_in_float64: bool = True
 
     def __post_init__(self) -> None:
         check_inversion_settings(
-            self.alpha, self.max_iter, self.tol, self.on_fail, self.method, self.anderson_memory
+            self.alpha,
+            self.max_iter,
+            self.tol,
+            self.on_fail,
+            self.method,
+            self.anderson_memory,
+            self.refine_in_float64,
         )
 
 
