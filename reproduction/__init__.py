@@ -15,6 +15,7 @@
 * :mod:`reproduction.plots`: the plots and image panels;
 * :mod:`reproduction.page`: the page's numbers, read from the runs and tabulated;
 * :mod:`reproduction.classification_page`: the classification section's tables and comparison;
+* :mod:`reproduction.inversion_page`: Figure 4's table, the samples' solver, residuals in words;
 * :mod:`reproduction.report`: the figures, and the page from its template
   (``reproduction/templates/results.md.j2``).
 """

@@ -111,8 +111,9 @@ def analyse_flow(
     ckpt = best_checkpoint(run_folder)
     flow = load_flow_from_checkpoint(ckpt).eval()
     alphas = list(profile.fig4_alphas)
-    settings = InverseSettings(alphas[0], profile.sample_max_iter, None, "warn")
-    record: dict[str, Any] = {"checkpoint": str(ckpt), "alpha": alphas[0], "samples": {}}
+    settings = InverseSettings(max_iter=profile.sample_max_iter)  # the default solver
+    solver = {k: getattr(settings, k) for k in ("method", "alpha", "anderson_memory")}
+    record: dict[str, Any] = {"checkpoint": str(ckpt), "solver": solver, "samples": {}}
 
     for temperature in TEMPERATURES:
         torch.manual_seed(0)
@@ -130,7 +131,7 @@ def analyse_flow(
     record["figure4_images"] = profile.fig4_images
     record["tolerance_stop"] = [
         tolerance_stop(flow, train, alpha, profile.sample_max_iter) for alpha in alphas
-    ] + [tolerance_stop(flow, train, 1.0, profile.sample_max_iter, "anderson")]
+    ] + [tolerance_stop(flow, train, settings.alpha, profile.sample_max_iter, settings.method)]
 
     test = load_images("fashion_mnist", data_root, "test", profile.interpolation_indices)
     with warnings.catch_warnings(record=True):

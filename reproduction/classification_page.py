@@ -223,6 +223,8 @@ def classification_context(profile: Profile, results: Sequence[Trained]) -> dict
         "first_seed": profile.classify_seeds[0],
         "classify": [{"name": m, "command": t.summary.command} for m, t in first.items()],
         "summary_acc": {
-            m: f"{spread(runs).mean:.2f}% (mean of {len(runs)} seeds)" for m, runs in base.items()
+            m: f"{spread(runs).mean:.2f}% "
+            + ("(one seed)" if len(runs) == 1 else f"(mean of {len(runs)} seeds)")
+            for m, runs in base.items()
         },
     }

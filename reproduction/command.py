@@ -83,7 +83,8 @@ def _parser() -> argparse.ArgumentParser:
         choices=PARTS,
         default="all",
         help="density: steps 2-5 only; classification: step 6 only (the two share no run, so "
-        "two processes may run them at once); the document is written once every run is done",
+        "two processes may run them at once); the document is written once the density runs and "
+        "the first seed's two classifiers are done (later classification runs show as pending)",
     )
     parser.add_argument(
         "--jobs",

@@ -2,14 +2,15 @@
 value the page's template names (:func:`page_context`), computed, rounded and tabulated here so
 that the template only speaks."""
 
-import csv
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from reproduction.budget import most_at_once, steps_wall_seconds
+from reproduction.classification import MODELS
 from reproduction.classification_page import Trained, classification_context
+from reproduction.inversion_page import figure4_context, residual, solver_context
 from reproduction.pipeline import Pipeline
 from reproduction.runs import attempts, read_json, series
 from reproduction.summary import RunSummary, summarize
@@ -21,7 +22,6 @@ __all__ = [
     "budget_context",
     "page_context",
     "read_inputs",
-    "residual",
 ]
 
 PAPER = {
@@ -48,11 +48,13 @@ class Inputs:
     density_lr: str
     analysis: dict[str, Any]
     analysis_dir: Path
-    classify: list[Trained]  # in training order
+    classify: list[Trained]  # the finished ones, in training order
+    pending: list[str]  # the classification runs not finished yet, in training order
 
 
 def read_inputs(pipeline: Pipeline) -> Inputs:
-    """The finished runs' numbers, or FileNotFoundError naming what has not finished."""
+    """The finished runs' numbers, or FileNotFoundError naming what has not finished: every run
+    but the classification runs after the first seed's pair, which the page lists as pending."""
     out, profile = pipeline.out, pipeline.profile
     baseline_record = read_json(out / "pixel_baseline.json")
     plan = read_json(out / "plan.json")
@@ -63,6 +65,9 @@ def read_inputs(pipeline: Pipeline) -> Inputs:
     analysis = read_json(analysis_dir / "done.json")
     if analysis is None:
         raise FileNotFoundError(f"the analysis of {density_run.folder(out)} has not finished")
+    classify = pipeline.classify_runs()
+    first_pair = classify[: len(MODELS)]  # both models with the first seed: the comparison
+    finished = first_pair + [c for c in classify[len(MODELS) :] if c.run.done(out) is not None]
     return Inputs(
         plan=plan,
         baseline_record=baseline_record,
@@ -72,7 +77,8 @@ def read_inputs(pipeline: Pipeline) -> Inputs:
         density_lr=_learning_rate(density_run.folder(out)),
         analysis=analysis,
         analysis_dir=analysis_dir,
-        classify=[Trained(c, summarize(c.run, out)) for c in pipeline.classify_runs()],
+        classify=[Trained(c, summarize(c.run, out)) for c in finished],
+        pending=[c.run.name for c in classify if c not in finished],
     )
 
 
@@ -106,8 +112,10 @@ def page_context(pipeline: Pipeline, inputs: Inputs) -> dict[str, Any]:
         "tol": next(iter(analysis["samples"].values()))["tol"],
         "ckpt": _relative(Path(analysis["checkpoint"])),
         "interpolation": analysis["interpolation"],
+        "solver": solver_context(analysis["solver"]),
         **density_context(pipeline, inputs),
         **classification_context(profile, inputs.classify),
+        "pending": inputs.pending,
         "figure4": figure4_context(Path(analysis["figure4_csv"])),
         "sample_rows": [
             [
@@ -197,55 +205,6 @@ def budget_context(pipeline: Pipeline, inputs: Inputs) -> dict[str, Any]:
     }
 
 
-def figure4_context(csv_path: Path) -> dict[str, Any]:
-    """Figure 4's table (mean and largest error at each T for each solver and alpha) and its last
-    row; a CSV without a ``method`` column holds the fixed-point iteration only."""
-    with csv_path.open(newline="") as file:
-        rows = [
-            {k: v if k == "method" else float(v) for k, v in row.items()}
-            for row in csv.DictReader(file)
-        ]
-    key = {id(r): (r.get("method", "fixed_point"), r["alpha"]) for r in rows}
-    curves = list(dict.fromkeys(key[id(r)] for r in rows))  # as run: the paper's first
-    iterations = sorted({int(r["iterations"]) for r in rows})
-    cell = {(*key[id(r)], int(r["iterations"])): r for r in rows}
-    at = {c: cell[(*c, iterations[-1])] for c in curves if (*c, iterations[-1]) in cell}
-    paper = at[curves[0]]
-    return {
-        "alpha_headers": [f"{_curve_label(*c)}: mean (largest)" for c in curves],
-        "alpha_args": list(dict.fromkeys(f"{a:.6g}" for _, a in curves)),
-        "methods": list(dict.fromkeys(m for m, _ in curves)),
-        "iterations": iterations,
-        "last": iterations[-1],
-        "rows": [
-            [t]
-            + [
-                f"{cell[(*c, t)]['geo_mean_error']:.2g} ({cell[(*c, t)]['max_error']:.2g})"
-                if (*c, t) in cell
-                else ""
-                for c in curves
-            ]
-            for t in iterations
-        ],
-        "paper": {"alpha": curves[0][1], "max_error": paper["max_error"]},
-        "others": [
-            {
-                "label": _curve_label(*c),
-                "geo_mean_error": r["geo_mean_error"],
-                "max_error": r["max_error"],
-                "faster": r["geo_mean_error"] < paper["geo_mean_error"],
-                "stuck": r["max_error"] > 10 * paper["max_error"],
-            }
-            for c, r in at.items()
-            if c != curves[0]
-        ],
-    }
-
-
-def _curve_label(method: str, alpha: float) -> str:
-    return f"alpha = {alpha:.4g}" if method == "fixed_point" else f"{method}, alpha = {alpha:.4g}"
-
-
 def common_validation(runs: dict[str, RunSummary]) -> tuple[float, dict[str, float]] | None:
     """The last step at which every run logged ``val/bpd``, and their values there."""
     curves = {name: dict(series(run.rows, "val/bpd")) for name, run in runs.items()}
@@ -254,19 +213,6 @@ def common_validation(runs: dict[str, RunSummary]) -> tuple[float, dict[str, flo
         return None
     step = max(steps)
     return step, {name: curve[step] for name, curve in curves.items()}
-
-
-def residual(stats: dict[str, Any]) -> str:
-    """The worst residual ``max |f(x) - z|`` of an inversion against its tolerance."""
-    worst, tol = stats["worst_residual"], stats["tol"]
-    where = "below tol" if stats["converged"] else f"{worst / tol:.3g} x tol"
-    failing = stats.get("unconverged") or []
-    if failing:
-        samples = sorted({i for _, ids in failing for i in ids})
-        shown = ", ".join(map(str, samples[:8])) + (", ..." if len(samples) > 8 else "")
-        layers = ", ".join(name for name, _ in failing)
-        where += f"; samples {shown} in {layers}"
-    return f"{worst:.2g} ({where})"
 
 
 def _relative(path: Path) -> str:

@@ -128,7 +128,8 @@ def plot_classification(
     fig = _figure(10 if ablations else 5.5, 3.8)
     ax = fig.add_subplot(1, 2 if ablations else 1, 1)
     for model, runs in base.items():
-        color = _seed_band(ax, runs, f"{model}: mean of {len(runs)} seeds (band: min-max)")
+        seeds = "one seed" if len(runs) == 1 else f"mean of {len(runs)} seeds (band: min-max)"
+        color = _seed_band(ax, runs, f"{model}: {seeds}")
         if model in long:
             values = _val_acc(long[model])
             epochs = np.arange(1, len(values) + 1)
@@ -136,7 +137,8 @@ def plot_classification(
     if ablations:
         right = fig.add_subplot(1, 2, 2)
         runs = base["MintNet"]
-        _seed_band(right, runs, f"MintNet: mean of {len(runs)} seeds", color="grey")
+        seeds = "one seed" if len(runs) == 1 else f"mean of {len(runs)} seeds"
+        _seed_band(right, runs, f"MintNet: {seeds}", color="grey")
         for name, run in ablations.items():
             values = _val_acc(run)
             right.plot(np.arange(1, len(values) + 1), values, marker=".", lw=1, label=name)

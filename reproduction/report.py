@@ -11,7 +11,8 @@ from typing import Any
 import jinja2
 
 from reproduction.classification_page import group
-from reproduction.page import IMAGE_PREFIX, Inputs, page_context, read_inputs, residual
+from reproduction.inversion_page import residual
+from reproduction.page import IMAGE_PREFIX, Inputs, page_context, read_inputs
 from reproduction.pipeline import Pipeline
 from reproduction.plots import (
     image_panel,

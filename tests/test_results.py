@@ -7,6 +7,7 @@ import csv
 import json
 import math
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -440,6 +441,35 @@ def test_the_report_alone_is_rebuilt_from_the_logs(quick, monkeypatch):
     pipeline = Pipeline(QUICK, quick["out"], "unused")
     assert write_report(pipeline, quick["doc"])[-1] == quick["doc"]
     assert quick["doc"].read_text() == before
+
+
+@pytest.mark.slow
+def test_a_page_of_unfinished_classification_runs_names_them_and_tables_the_rest(
+    quick, tmp_path, monkeypatch
+):
+    """Copies of the quick runs without the second seed, the long runs and the ablation: the page
+    tables the first seed's pair, names the others as not finished; without the first pair,
+    no page."""
+    out = tmp_path / "out"
+    shutil.copytree(quick["out"], out)
+    monkeypatch.chdir(quick["out"].parent)
+    unfinished = [name for name in RUN_NAMES[3:] if not name.endswith("seed0")]
+    for name in unfinished:
+        (out / "runs" / name / "done.json").unlink()
+    doc = tmp_path / "doc" / "results.md"
+    write_report(Pipeline(QUICK, out, "unused"), doc)
+    text = " ".join(doc.read_text().split())
+    assert f"**Not finished yet:** {', '.join(unfinished)}." in text
+    rows = _table(doc.read_text(), "| model | architecture | parameters | seeds |")
+    for model in ("MintNet", "ResNet"):
+        accuracy = _accuracy(out / "runs" / f"classify_{model.lower()}_seed0")
+        assert rows[model][3:5] == ["1", f"{accuracy:.2f}%"]
+        assert rows[model][5] == "n/a"  # no spread from one seed
+    assert "Neither long run has finished yet." in text
+    assert "| ablation | change |" not in text and "One seed per model" in text
+    (out / "runs" / "classify_resnet_seed0" / "done.json").unlink()
+    with pytest.raises(FileNotFoundError, match="run classify_resnet_seed0 has not finished"):
+        write_report(Pipeline(QUICK, out, "unused"), doc)
 
 
 def test_a_part_runs_only_its_steps_and_the_document_waits_for_the_rest(
