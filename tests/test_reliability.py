@@ -33,6 +33,15 @@ REPO = Path(__file__).resolve().parents[1]
             "model.net.inversion.alpha=2.5",
             "model.net.inversion.alpha=2.5 is invalid: expected a number in (0, 2)",
         ),
+        (
+            "model.net.inversion.method=newton",
+            "model.net.inversion.method='newton' is invalid: expected one of fixed_point, damped, "
+            "anderson",
+        ),
+        (
+            "model.net.inversion.refine_in_float64=maybe",
+            "model.net.inversion.refine_in_float64='maybe' is invalid: expected true or false",
+        ),
         ("model.net.n_layers=-1", "model.net.n_layers=-1 is invalid: expected an integer >= 1"),
         ("data.batch_size=many", "data.batch_size='many' is invalid: expected an integer >= 1"),
         ("model.net.n_squeezes=4", "image size 8x8 cannot be halved n_squeezes=4 times"),

@@ -6,6 +6,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from mintnet.errors import MintNetError
+from mintnet.nn.inverse.settings import METHODS
 
 __all__ = ["RULES", "ConfigError", "fill_from_data", "validate"]
 
@@ -84,6 +85,9 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
         lambda v: v is None or (_is_number(v) and v > 0),
         "null or a number > 0",
     ),
+    "model.net.inversion.method": (lambda v: v in METHODS, f"one of {', '.join(METHODS)}"),
+    "model.net.inversion.anderson_memory": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    "model.net.inversion.refine_in_float64": (lambda v: isinstance(v, bool), "true or false"),
     "trainer.max_epochs": (
         lambda v: v is None or (_is_int(v) and (v >= 1 or v == -1)),
         "an integer >= 1 (or -1)",
