@@ -59,6 +59,13 @@ def _parser() -> argparse.ArgumentParser:
         "64 training images and 64 prior samples instead of training flows",
     )
     parser.add_argument(
+        "--flows",
+        nargs="+",
+        choices=list(solvers.ARCHITECTURES),
+        default=list(solvers.ARCHITECTURES),
+        help="solvers: the flows to train (default: both; fashion_mnist where its files are found)",
+    )
+    parser.add_argument(
         "--device",
         default="cuda",
         help="where the 'device' benchmark runs (default cuda; the others run on the CPU)",
@@ -84,7 +91,11 @@ def main(argv: list[str] | None = None) -> None:
     # options only one benchmark takes
     extra = {
         "inversion": {"data_root": args.data_root},
-        "solvers": {"data_root": args.data_root, "checkpoint": args.checkpoint},
+        "solvers": {
+            "data_root": args.data_root,
+            "checkpoint": args.checkpoint,
+            "flows": tuple(args.flows),
+        },
         "device": {"device": args.device, "parts": tuple(args.parts), "names": tuple(args.models)},
     }
     for name in args.only or DEFAULT:

@@ -197,8 +197,9 @@ def run(
     out_dir: Path | None = None,
     data_root: Path | None = None,
     checkpoint: Path | None = None,
+    flows: tuple[str, ...] = tuple(ARCHITECTURES),
 ) -> list[dict[str, Any]]:
-    """Train the flows (or load ``checkpoint``'s), time every solver; write
+    """Train the flows named in ``flows`` (or load ``checkpoint``'s), time every solver; write
     ``<out_dir>/solvers.json``.
 
     With ``checkpoint`` (a density run's ``.ckpt`` or a saved flow, e.g. the results pipeline's
@@ -222,6 +223,7 @@ def run(
         write_result(NAME, rows, settings, out_dir or Path(__file__).parent / "results")
         return rows
     datasets = [digits()] + ([found] if found is not None else [])
+    datasets = [data for data in datasets if data.name in flows]
     steps = {"digits": 20 if quick else 400, "fashion_mnist": 20 if quick else 3000}
     rows, trained, layers = [], {}, {}
     for data in datasets:

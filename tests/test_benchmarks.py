@@ -130,6 +130,16 @@ def test_inversion_trains_on_fashion_mnist_when_its_files_are_present(tmp_path):
     assert_paper_schedule_costs_more(result["rows"])
 
 
+def test_the_solver_benchmark_trains_only_the_flows_asked_for(tmp_path):
+    write_fashion_mnist(tmp_path / "data" / "FashionMNIST" / "raw")
+    out = tmp_path / "out"
+    argv = ["--only", "solvers", "--data-root", str(tmp_path / "data"), "--out-dir", str(out)]
+    run_benchmarks(*argv, "--flows", "digits")
+    result = json.loads((out / "solvers.json").read_text())
+    assert {r["dataset"] for r in result["rows"]} == {"digits"}
+    assert set(result["settings"]["train_steps"]) == {"digits"}
+
+
 def test_the_solver_benchmark_measures_a_given_checkpoint(tmp_path):
     from mintnet.checkpoint import save_flow
     from mintnet.nn import ImageFlow, MintNet

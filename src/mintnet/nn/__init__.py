@@ -1,5 +1,5 @@
 """The MintNet backbone: masked invertible layers, exact log-determinants and inversion
-(the paper's fixed-point iteration and safeguarded solvers).
+(the paper's fixed-point iteration, safeguarded solvers and their float64 refinement).
 
 Plain PyTorch: nothing here imports Lightning, Hydra or a logger.
 """
@@ -15,6 +15,7 @@ from mintnet.nn.inverse import (
     InversionWarning,
     fixed_point_inverse,
     invert,
+    refine_in_float64,
     safeguarded_inverse,
     unconverged,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "diagonal_centre_mask",
     "fixed_point_inverse",
     "invert",
+    "refine_in_float64",
     "safeguarded_inverse",
     "standard_normal_log_prob",
     "triangular_mask",

@@ -144,7 +144,7 @@ class InverseSettings:
         anderson_memory: how many earlier iterates Anderson acceleration combines (``m``).
         refine_in_float64: under ``anderson`` with a float32 (or half) layer, solve the samples
             left above ``tol`` again in float64 from the same start, and keep the result where
-            its residual, evaluated in the layer's dtype, is lower (:mod:`.refine`).
+            its residual, evaluated in the layer's dtype, is lower (:mod:`mintnet.nn.inverse.refine`).
     """
 
     alpha: float = 1.0
