@@ -49,7 +49,7 @@ def test_the_samples_above_tol_are_solved_in_float64_and_the_rest_kept():
     expected = report.evaluations + (alone.evaluations + 1) * len(above) / len(y)
     assert after.evaluations == pytest.approx(expected)
     assert after.iterations == report.iterations + alone.iterations
-    assert f"{len(above)} of them solved again in float64" in str(after)
+    assert f"{len(above)} samples solved again in float64" in str(after)
 
 
 def test_a_float64_answer_that_is_no_better_is_not_taken():

@@ -94,7 +94,7 @@ class InversionReport:
             f"largest residual {self.max_residual:.3g} (tol {self.tol:.3g})"
         )
         if self.refined:
-            text += f", {self.refined} of them solved again in float64"
+            text += f", {self.refined} samples solved again in float64"
         if not self.converged:
             text += f", samples above tol: {self.unconverged_samples}"
         return text
