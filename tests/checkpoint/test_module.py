@@ -40,9 +40,10 @@ def test_plain_format_loads_with_weights_only(flow_ckpt):
     assert set(payload) == {"mintnet_flow"}
 
 
-def test_training_checkpoint_is_read_through_load_module(tmp_path):
-    """A ``mintnet-train`` checkpoint: Lightning's state_dict plus the resolved model config."""
-    flow = tiny_flow()
+def _training_checkpoint(path, flow, **net_config):
+    """``path`` written as ``mintnet-train`` does: Lightning's state_dict of a density module
+    around ``flow`` plus the resolved model config (its ``net`` entry extended by
+    ``net_config``)."""
     module = DensityModule(flow.net, n_bins=DIGIT_BINS, logit_lam=0.05)
     config = {
         "_target_": "mintnet.modules.density.DensityModule",
@@ -54,34 +55,24 @@ def test_training_checkpoint_is_read_through_load_module(tmp_path):
             "n_layers": 2,
             "n_squeezes": 1,
             "hidden_groups": 2,
+            **net_config,
         },
     }
-    path = tmp_path / "epoch=0.ckpt"
     torch.save({"state_dict": module.state_dict(), CHECKPOINT_KEY: {"model": config}}, path)
-    loaded = load_flow_from_checkpoint(path)
+    return path
+
+
+def test_training_checkpoint_is_read_through_load_module(tmp_path):
+    """A ``mintnet-train`` checkpoint: Lightning's state_dict plus the resolved model config."""
+    flow = tiny_flow()
+    loaded = load_flow_from_checkpoint(_training_checkpoint(tmp_path / "epoch=0.ckpt", flow))
     x = digits()[:2]
     assert torch.equal(loaded.encode(x), flow.encode(x))
 
 
 def test_a_training_checkpoint_written_before_the_solver_choice_inverts_as_then(tmp_path):
-    flow = tiny_flow()
-    module = DensityModule(flow.net, n_bins=DIGIT_BINS, logit_lam=0.05)
     old_settings = {"_target_": "mintnet.nn.InverseSettings", "alpha": 0.5, "max_iter": 7}
-    config = {
-        "_target_": "mintnet.modules.density.DensityModule",
-        "n_bins": DIGIT_BINS,
-        "logit_lam": 0.05,
-        "net": {
-            "_target_": "mintnet.nn.MintNet",
-            "in_shape": [1, 8, 8],
-            "n_layers": 2,
-            "n_squeezes": 1,
-            "hidden_groups": 2,
-            "inversion": old_settings,
-        },
-    }
-    path = tmp_path / "epoch=0.ckpt"
-    torch.save({"state_dict": module.state_dict(), CHECKPOINT_KEY: {"model": config}}, path)
+    path = _training_checkpoint(tmp_path / "epoch=0.ckpt", tiny_flow(), inversion=old_settings)
     inversion = flow_config(load_flow_from_checkpoint(path))["mintnet"]["inversion"]
     assert (inversion["method"], inversion["alpha"], inversion["max_iter"]) == (
         "fixed_point",
