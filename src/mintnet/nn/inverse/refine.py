@@ -61,7 +61,7 @@ def refine_in_float64(
     Returns ``x`` with the improved samples replaced and the report with their residuals; its
     ``evaluations`` add the float64 ones and the final check, ``refined`` counts the samples.
     """
-    above = (~(report.residual <= report.tol)).nonzero().flatten()
+    above = torch.tensor(report.unconverged_samples, dtype=torch.long, device=z.device)
     x64, solved = safeguarded_solve(
         precise(),
         z[above].double(),
