@@ -4,6 +4,8 @@
 import os
 import signal
 import sys
+import time
+from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
@@ -53,3 +55,25 @@ class _SignalOnFirstWrite:
 
     def __getattr__(self, name: str) -> object:
         return getattr(self.f, name)
+
+
+class SlowUntilStopped(pl.Callback):
+    """Sleep ``seconds`` after every training step until the run has once been stopped by a
+    signal (``<run folder>/stopped``, touched here when that happens), so that a Slurm time
+    limit or a requeue lands in the middle of training, whenever Slurm sends it; the sleeping
+    changes no number. Rank 0 touches ``<run folder>/training`` once step ``mark_step`` is done,
+    for a test waiting to interrupt the run mid-epoch."""
+
+    def __init__(self, seconds: float, mark_step: int = 2) -> None:
+        self.seconds, self.mark_step = seconds, mark_step
+
+    def on_train_batch_end(self, trainer: pl.Trainer, *args: object) -> None:
+        folder = Path(trainer.default_root_dir)
+        if trainer.global_step == self.mark_step and trainer.is_global_zero:
+            (folder / "training").touch()
+        if not (folder / "stopped").exists():
+            time.sleep(self.seconds)
+
+    def on_exception(self, trainer: pl.Trainer, pl_module: object, error: BaseException) -> None:
+        if type(error).__name__ == "SIGTERMException" and trainer.is_global_zero:
+            (Path(trainer.default_root_dir) / "stopped").touch()

@@ -1,8 +1,12 @@
 """W&B as the dashboard: one run per run folder across resumes, best values in the summary,
 offline by default and online by one environment variable, offline runs uploaded by mintnet-sync."""
 
+import os
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -106,3 +110,57 @@ def test_mintnet_sync_says_when_there_is_nothing_to_upload(tmp_path, capsys):
         sync.main([str(tmp_path)])
     assert done.value.code == 1
     assert f"no offline W&B runs under {tmp_path}" in capsys.readouterr().err
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in (p for p in Path("/proc").iterdir() if p.name.isdigit()):
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
+def test_the_wandb_service_survives_the_time_limit_warning_sent_to_the_whole_job(
+    tmp_path, wandb_offline
+):
+    """Slurm sends USR2 to every process of a job; W&B's service processes, started by
+    :func:`dashboard.open_runs`, must not end on it, or the run's last steps are lost."""
+    from pytorch_lightning.loggers import WandbLogger
+
+    logger = WandbLogger(save_dir=str(tmp_path), offline=True, project="t")
+    dashboard.open_runs([logger])
+    service = [p for p in _descendants(os.getpid()) if Path(f"/proc/{p}").exists()]
+    assert service, "W&B started no service process"
+    for pid in service:
+        os.kill(pid, signal.SIGUSR2)
+    time.sleep(1.0)
+    assert all(Path(f"/proc/{pid}").exists() for pid in service)
+    logger.log_metrics({"val/bpd": 1.0}, step=1)
+    dashboard.finish_run(0)
+    assert (tmp_path / "wandb").is_dir()
+
+
+def test_a_wandb_service_already_gone_does_not_hide_how_the_run_ended(monkeypatch, caplog):
+    class GoneRun:
+        pass
+
+    class GoneWandb:
+        run = GoneRun()
+
+        @staticmethod
+        def finish(exit_code: int) -> None:
+            raise ConnectionResetError("Connection lost")
+
+    monkeypatch.setitem(sys.modules, "wandb", GoneWandb)
+    dashboard.finish_run(143)  # no exception: the stop's own report follows
+    assert "W&B could not finish the run (ConnectionResetError: Connection lost)" in caplog.text

@@ -193,3 +193,20 @@ def test_without_the_data_loader_position_a_mid_epoch_checkpoint_resumes_with_a_
     assert state["/global_step"] == whole_state["/global_step"]
     differs = [k for k in whole_state if not torch.allclose(state[k], whole_state[k], atol=1e-6)]
     assert any(key.startswith("/state_dict/") for key in differs)
+
+
+@pytest.mark.slow
+def test_the_same_command_again_continues_in_its_own_folder(uninterrupted, tmp_path):
+    """``ckpt_path=auto`` (the default) on the command line: a run stopped mid-epoch and started
+    again with the same command and ``hydra.run.dir`` continues from its own ``last.ckpt``, and
+    ends as the run that was never stopped."""
+    whole = uninterrupted("step_scheduler")
+    run_dir = tmp_path / "run"
+    command = BASE + STEP_SCHEDULER + stop_at(8) + ["ckpt_path=auto"]
+    first = train_cli(command, run_dir, expect=143)
+    checkpoint = run_dir / "checkpoints" / "last.ckpt"
+    assert f"continue in this folder with hydra.run.dir={run_dir}" in first.stderr
+    assert "continuing from" not in first.stderr  # a new folder starts afresh
+    again = train_cli(command, run_dir)
+    assert f"continuing from {checkpoint}" in again.stderr
+    assert_same_state(final_state(run_dir), final_state(whole))

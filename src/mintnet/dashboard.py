@@ -10,11 +10,13 @@ into every checkpoint (:class:`mintnet.modules.base.ConfiguredModule`), and the 
 run with ``resume="allow"``: curves of a resumed run continue on the same dashboard page.
 """
 
+import contextlib
 import logging
 import secrets
+import signal
 import string
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf, open_dict
@@ -27,6 +29,7 @@ __all__ = [
     "define_metrics",
     "finish_run",
     "offline_runs",
+    "open_runs",
     "prepare_wandb",
 ]
 
@@ -85,12 +88,48 @@ def define_metrics(loggers: Iterable[Logger], monitor: DictConfig) -> None:
                 logger.experiment.define_metric(metric, summary=monitor.mode)
 
 
+STOP_SIGNALS = ("SIGTERM", "SIGUSR1", "SIGUSR2")
+"""The signals a cluster sends to every process of a job to stop it or warn of its time limit."""
+
+
+@contextlib.contextmanager
+def _stop_signals_blocked() -> Iterator[None]:
+    """Block :data:`STOP_SIGNALS` in this thread for the duration; a signal that arrives
+    meanwhile is delivered when the block ends. Processes started meanwhile inherit the block."""
+    signals = {getattr(signal, name) for name in STOP_SIGNALS if hasattr(signal, name)}
+    if not hasattr(signal, "pthread_sigmask") or not signals:
+        yield
+        return
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
+def open_runs(loggers: Iterable[Logger]) -> None:
+    """Start the W&B run of each W&B logger now (rank 0), with the stop signals blocked, so that
+    W&B's service processes inherit the block: Slurm sends its time-limit warning (USR2) to every
+    process of a job, and W&B's system monitor would end on it, taking the run's last steps with
+    it. The training process alone decides when to stop (:mod:`mintnet.callbacks.preemption`)."""
+    for logger in loggers:
+        if isinstance(logger, WandbLogger) and rank_zero_only.rank == 0:
+            with _stop_signals_blocked():
+                logger.experiment  # noqa: B018 - the property starts the run
+
+
 def finish_run(exit_code: int) -> None:
     """Finish this process's W&B run, if one is open, with ``exit_code`` (non-zero: the dashboard
-    marks it failed); the next job of a sweep then starts a run of its own."""
+    marks it failed); the next job of a sweep then starts a run of its own. A W&B service that
+    is already gone (a SIGTERM sent to every process of a Slurm job ends it) is logged, not
+    raised: the run's checkpoint and the reason it stopped matter more, and W&B keeps the
+    offline files it had written."""
     wandb = sys.modules.get("wandb")
     if wandb is not None and wandb.run is not None:
-        wandb.finish(exit_code=exit_code)
+        try:
+            wandb.finish(exit_code=exit_code)
+        except Exception as error:  # noqa: BLE001 - whatever W&B's connection raises
+            log.warning("W&B could not finish the run (%s: %s)", type(error).__name__, error)
 
 
 def offline_runs(folders: Sequence[str | Path]) -> list[Path]:

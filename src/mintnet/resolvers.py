@@ -1,8 +1,9 @@
 """The ``mintnet.*`` OmegaConf resolvers used in ``conf/``. Importing this module registers them,
 and so does importing :mod:`mintnet` (any of its modules) once OmegaConf is imported.
 
-* ``${mintnet.if_exists:PATH}``: ``PATH`` if that file exists, else null. A requeued Slurm job
-  resumes with ``'ckpt_path=${mintnet.if_exists:${paths.output_dir}/checkpoints/last.ckpt}'``.
+* ``${mintnet.slurm_tasks:DEVICES}`` and ``${mintnet.slurm_gpus:ACCELERATOR,DEVICES}``: the Slurm
+  tasks and GPUs per node of a job running the trainer (``conf/hydra/launcher/slurm.yaml``): one
+  task per rank, GPUs only for a GPU trainer.
 * ``${mintnet.cpus_at_most:N}``: ``N``, or fewer if this process may run on fewer CPUs (at least
   1). The data configs ask for ``${mintnet.cpus_at_most:4}`` data-loader workers.
 * ``${mintnet.sqlite:PATH}``: the SQLAlchemy URL ``sqlite:///<absolute PATH>``, its folder
@@ -14,22 +15,43 @@ and so does importing :mod:`mintnet` (any of its modules) once OmegaConf is impo
 
 import os
 from pathlib import Path
+from typing import Any
 
 from omegaconf import OmegaConf
 
 __all__ = [
     "available_cpus",
     "cpus_at_most",
-    "if_exists",
     "register",
+    "slurm_gpus",
+    "slurm_tasks",
     "sqlite_url",
     "wandb_offline",
 ]
 
 
-def if_exists(path: str) -> str | None:
-    """``path`` if it names an existing file, else ``None`` (the ``mintnet.if_exists`` resolver)."""
-    return path if Path(path).is_file() else None
+def slurm_tasks(devices: Any) -> int:
+    """Slurm tasks per node for a trainer with ``devices`` per node: one per rank (the
+    ``mintnet.slurm_tasks`` resolver)."""
+    if isinstance(devices, bool) or not isinstance(devices, int) or devices < 1:
+        raise ValueError(
+            f"hydra/launcher=slurm needs trainer.devices as a number of devices per node (one "
+            f"Slurm task each), got {devices!r}: set e.g. trainer.devices=2"
+        )
+    return devices
+
+
+def slurm_gpus(accelerator: str, devices: Any) -> int | None:
+    """GPUs per node for a trainer on ``accelerator`` with ``devices`` per node: ``devices`` on
+    GPUs, ``None`` (no GPU request) on CPUs (the ``mintnet.slurm_gpus`` resolver)."""
+    if accelerator in ("gpu", "cuda"):
+        return slurm_tasks(devices)
+    if accelerator == "cpu":
+        return None
+    raise ValueError(
+        f"hydra/launcher=slurm needs trainer.accelerator=cpu or gpu to know whether to ask Slurm "
+        f"for GPUs, got {accelerator!r}: choose trainer=cpu, ddp_cpu, gpu or ddp"
+    )
 
 
 def available_cpus() -> int:
@@ -65,7 +87,8 @@ def wandb_offline() -> bool:
 
 def register() -> None:
     """Register every ``mintnet.*`` resolver (again, if already registered)."""
-    OmegaConf.register_new_resolver("mintnet.if_exists", if_exists, replace=True)
+    OmegaConf.register_new_resolver("mintnet.slurm_tasks", slurm_tasks, replace=True)
+    OmegaConf.register_new_resolver("mintnet.slurm_gpus", slurm_gpus, replace=True)
     OmegaConf.register_new_resolver("mintnet.cpus_at_most", cpus_at_most, replace=True)
     OmegaConf.register_new_resolver("mintnet.sqlite", sqlite_url, replace=True)
     OmegaConf.register_new_resolver("mintnet.wandb_offline", wandb_offline, replace=True)

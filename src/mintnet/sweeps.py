@@ -128,7 +128,8 @@ def summary_rows(sweep_dir: str | Path) -> list[dict[str, Any]]:
     ``interrupted`` for a job folder without a record (its process was killed)."""
     rows = []
     for folder in Path(sweep_dir).iterdir():
-        if not (folder.is_dir() and folder.name.isdigit() and (folder / ".hydra").is_dir()):
+        recorded = (folder / ".hydra").is_dir() or (folder / JOB_STATUS_FILE).is_file()
+        if not (folder.is_dir() and folder.name.isdigit() and recorded):
             continue
         try:
             rows.append(json.loads((folder / JOB_STATUS_FILE).read_text()))
@@ -163,7 +164,7 @@ def _format_table(rows: list[dict[str, Any]], metric: str) -> str:
     header = ["job", "swept overrides", "status", metric, "run folder"]
     lines = []
     for row, overrides in zip(rows, swept_overrides(rows), strict=True):
-        status = row["status"] if row["status"] == "ok" else f"failed: {row['reason']}"
+        status = row["status"] if row["status"] == "ok" else f"{row['status']}: {row['reason']}"
         status = status if len(status) <= 100 else status[:99] + "…"  # whole in summary.csv
         value = "-" if row["value"] is None else f"{row['value']:.6g}"
         lines.append([str(row["job"]), " ".join(overrides), status, value, row["dir"]])

@@ -16,14 +16,14 @@ from typing import Any
 import hydra
 import pytorch_lightning as pl
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning.utilities.exceptions import MisconfigurationException, SIGTERMException
 
 from mintnet import sweeps
-from mintnet.checkpoint import prepare_resume
+from mintnet.checkpoint import prepare_resume, resume_checkpoint
 from mintnet.cli.reporting import reported_errors
 from mintnet.config import ConfigError, fill_from_data, validate
-from mintnet.dashboard import define_metrics, finish_run, prepare_wandb
+from mintnet.dashboard import define_metrics, finish_run, open_runs, prepare_wandb
 from mintnet.errors import MintNetError
 from mintnet.pixel_baseline import independent_pixel_bpd
 from mintnet.resolvers import register as register_resolvers
@@ -80,6 +80,7 @@ def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, pl.LightningModule, 
     if not loggers:  # nothing to send learning rates to
         callbacks = [c for c in callbacks if not isinstance(c, pl.callbacks.LearningRateMonitor)]
     trainer = instantiate(cfg, "trainer", callbacks=callbacks, logger=loggers or False)
+    open_runs(loggers)
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     define_metrics(loggers, cfg.monitor)
@@ -116,6 +117,11 @@ def train(cfg: DictConfig) -> RunResult:
 
 
 def _fit_and_test(cfg: DictConfig) -> RunResult:
+    with open_dict(cfg):  # "auto": this run folder's checkpoints/last.ckpt, if there is one
+        cfg.ckpt_path = resume_checkpoint(cfg.get("ckpt_path"), cfg.paths.output_dir)
+    if cfg.ckpt_path and pl.utilities.rank_zero_only.rank == 0:
+        log.info("Continuing from %s", cfg.ckpt_path)
+        print(f"mintnet-train: continuing from {cfg.ckpt_path}", file=sys.stderr)
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True)
     datamodule, model, trainer = build(cfg)
@@ -174,15 +180,28 @@ def objective(cfg: DictConfig, result: RunResult) -> float | None:
     return None if value is None else float(value)
 
 
+def _stop_reason(stop: SIGTERMException) -> str:
+    received = getattr(stop, "stop_signal", None)
+    return f"stopped by {received.name if received else 'SIGTERM'}"
+
+
 def _report_sigterm(cfg: DictConfig, stop: SIGTERMException) -> None:
+    """Say where the stopped run's checkpoint is and how to continue it, hand the signal on (a
+    Slurm time-limit warning: the job is requeued now that the checkpoint is written), exit 143."""
     preemption = OmegaConf.select(cfg, "callbacks.preemption")
     where = f"{preemption.dirpath}/{preemption.filename}.ckpt" if preemption else None
+    reason = _stop_reason(stop)
     print(
-        f"mintnet-train: stopped by SIGTERM; checkpoint {where}; resume with ckpt_path={where}"
+        f"mintnet-train: {reason}; checkpoint {where}; continue in this folder with "
+        f"hydra.run.dir={cfg.paths.output_dir} (ckpt_path=auto), or resume with ckpt_path={where}"
         if where
-        else "mintnet-train: stopped by SIGTERM (callbacks.preemption is off: no checkpoint)",
+        else f"mintnet-train: {reason} (callbacks.preemption is off: no checkpoint)",
         file=sys.stderr,
+        flush=True,
     )
+    hand_over = getattr(stop, "hand_over", None)
+    if hand_over is not None:
+        hand_over()
     raise SystemExit(PREEMPTED_EXIT_CODE) from stop
 
 
@@ -206,7 +225,7 @@ def run_sweep_job(cfg: DictConfig) -> float:
     try:
         result = train(cfg)
     except SIGTERMException as stop:
-        sweeps.record_job(cfg, "failed", "stopped by SIGTERM")
+        sweeps.record_job(cfg, "failed", _stop_reason(stop))
         _report_sigterm(cfg, stop)
     except Exception as error:
         expected = isinstance(error, MintNetError)

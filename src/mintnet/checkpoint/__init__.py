@@ -4,7 +4,8 @@
 * :mod:`mintnet.checkpoint.io`: :func:`load_file`, atomic writes (:func:`save_file`,
   :class:`AtomicCheckpointIO`, the trainer's checkpoint plugin), :class:`CheckpointError`;
 * :mod:`mintnet.checkpoint.module`: mintnet-train checkpoints (:func:`read_checkpoint`,
-  :func:`load_module`, :func:`check_checkpoint`, :func:`prepare_resume`) and the plain flow
+  :func:`load_module`, :func:`check_checkpoint`, :func:`resume_checkpoint`,
+  :func:`prepare_resume`) and the plain flow
   format (:func:`save_flow`, :func:`load_flow_from_checkpoint`);
 * :mod:`mintnet.checkpoint.official`: the MintNet authors' released checkpoints
   (:func:`import_official`), converted by ``mintnet-import-official`` (:mod:`mintnet.cli.import_official`).
@@ -19,6 +20,7 @@ from mintnet.checkpoint.module import (
     load_module,
     prepare_resume,
     read_checkpoint,
+    resume_checkpoint,
     save_flow,
 )
 from mintnet.checkpoint.official import (
@@ -40,6 +42,7 @@ __all__ = [
     "load_module",
     "official_layout",
     "prepare_resume",
+    "resume_checkpoint",
     "read_checkpoint",
     "save_file",
     "save_flow",

@@ -38,6 +38,7 @@ __all__ = [
     "load_module",
     "prepare_resume",
     "read_checkpoint",
+    "resume_checkpoint",
     "save_flow",
 ]
 
@@ -103,6 +104,40 @@ def check_checkpoint(path: str | Path, module: torch.nn.Module) -> dict:
             f"checkpoint {path} is of another model than this config builds ({detail})"
         )
     return checkpoint
+
+
+RESUME_AUTO = "auto"
+"""The ``ckpt_path`` that continues a run folder's own ``checkpoints/last.ckpt`` when it has one."""
+LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
+"""Where a run folder keeps the state to continue from (every epoch's end, and the stop step of a
+pre-empted run), relative to the folder."""
+
+
+def resume_checkpoint(ckpt_path: str | Path | None, run_dir: str | Path) -> str | None:
+    """The checkpoint a run in ``run_dir`` continues from, given its ``ckpt_path`` setting.
+
+    * ``"auto"`` (the default of ``mintnet-train``): ``<run_dir>/checkpoints/last.ckpt`` if that
+      file exists (a requeued Slurm job, a sweep run again in the same ``hydra.sweep.dir``, a
+      run started again with the same ``hydra.run.dir``), else ``None``: a fresh start. A run
+      never continues from another folder's files this way.
+    * ``None``, ``""`` or ``"never"``: ``None``, a fresh start.
+    * any other value: that file, which must exist.
+
+    Raises:
+        CheckpointError: an explicit path that is not a file, naming it and the alternatives.
+    """
+    if ckpt_path is None or str(ckpt_path) in ("", "never"):
+        return None
+    if str(ckpt_path) == RESUME_AUTO:
+        last = Path(run_dir) / LAST_CHECKPOINT
+        return str(last) if last.is_file() else None
+    if not Path(ckpt_path).is_file():
+        raise CheckpointError(
+            f"ckpt_path={ckpt_path}: no such file; give an existing checkpoint, "
+            f"ckpt_path={RESUME_AUTO} (this run folder's {LAST_CHECKPOINT} if there is one) "
+            "or ckpt_path=null (start afresh)"
+        )
+    return str(ckpt_path)
 
 
 def prepare_resume(path: str | Path | None, module: torch.nn.Module) -> str | None:
