@@ -318,7 +318,8 @@ def test_an_array_of_ddp_runs_with_one_failing_arm(cluster, tmp_path):
 def test_a_request_no_node_can_hold_is_refused_before_submitting(cluster, tmp_path):
     sweep = start_sweep(cluster, tmp_path / "big", *TINY, "hydra.launcher.cpus_per_task=64")
     output = finish(sweep, expect=1, timeout=120)
-    assert "cpus_per_task=64" in output and "at most" in output
+    assert "mintnet-train: hydra.launcher: cpus_per_task=64" in output and "at most" in output
+    assert "Traceback" not in output
     assert not list((tmp_path / "big").glob(".submitit/*"))  # nothing was submitted
 
 
@@ -338,3 +339,12 @@ def test_a_job_slurm_can_never_start_is_cancelled_with_its_reason(cluster, tmp_p
     assert reason, output[-3000:]
     assert status(sweep_dir / "0")["status"] == "failed"
     assert status(sweep_dir / "0")["reason"].endswith(f"pending with reason {reason[1]}")
+
+
+def test_a_gpu_trainer_on_a_partition_without_gpus_says_what_to_use(cluster, tmp_path):
+    sweep = start_sweep(cluster, tmp_path / "gpu", *TINY, *SMALL_JOBS, "trainer=gpu")
+    output = finish(sweep, expect=1, timeout=120)
+    assert (
+        "mintnet-train: Slurm refused the jobs: sbatch: error: Invalid generic resource" in output
+    )
+    assert "use trainer=cpu or trainer=ddp_cpu" in output and "Traceback" not in output

@@ -38,15 +38,6 @@ def test_a_single_run_is_in_no_sweep(compose_cfg):
     assert "sweep" not in cfg and cfg.logger.wandb.group is None
 
 
-def test_if_exists_resolver_gives_the_path_only_when_the_file_is_there(tmp_path):
-    present = tmp_path / "last.ckpt"
-    present.touch()
-    cfg = OmegaConf.create(
-        {"a": f"${{mintnet.if_exists:{present}}}", "b": f"${{mintnet.if_exists:{tmp_path}/no}}"}
-    )
-    assert cfg.a == str(present) and cfg.b is None
-
-
 @pytest.mark.parametrize(
     ("search", "metric"), [("density", "val/bpd"), ("classification", "val/acc")]
 )

@@ -105,6 +105,21 @@ def _queue(job_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
     return {job: (state, reason) for job, state, reason in rows}
 
 
+def _refuse(message: str) -> None:
+    """End the sweep before any job ran: the reason as one line on stderr, exit status 1."""
+    print(f"mintnet-train: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(1)
+
+
+def _gpu_hint(params: dict[str, Any]) -> str:
+    if params.get("gpus_per_node"):
+        return (
+            f" (this asked for gpus_per_node={params['gpus_per_node']}: on a partition without "
+            "GPUs use trainer=cpu or trainer=ddp_cpu)"
+        )
+    return ""
+
+
 class _OnceEach(logging.Filter):
     """Let each distinct warning through once (submitit repeats "Bypassing sacct error" at every
     poll on clusters without accounting, where it still reads the states from the queue)."""
@@ -133,7 +148,10 @@ class MintnetSlurmLauncher(SlurmLauncher):
         import submitit
 
         assert self.config is not None and self.hydra_context is not None
-        check_fits(self.params)
+        try:
+            check_fits(self.params)
+        except ValueError as refused:
+            _refuse(str(refused))
         logging.getLogger("submitit").addFilter(_OnceEach())
         executor = submitit.AutoExecutor(
             cluster="slurm",
@@ -157,7 +175,12 @@ class MintnetSlurmLauncher(SlurmLauncher):
             (list(o), "hydra.sweep.dir", n, f"job_id_for_{n}", self._singletons())
             for n, o in zip(numbers, job_overrides, strict=True)
         ]
-        jobs = executor.map_array(self, *zip(*arguments, strict=True))
+        try:
+            jobs = executor.map_array(self, *zip(*arguments, strict=True))
+        except submitit.core.utils.FailedJobError as refused:  # sbatch said no
+            _refuse(
+                f"Slurm refused the jobs: {' '.join(str(refused).split())}{_gpu_hint(self.params)}"
+            )
         return self._wait(jobs, numbers, job_overrides)
 
     @staticmethod
