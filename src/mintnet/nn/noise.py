@@ -11,13 +11,24 @@ from torch import Tensor
 
 from mintnet.errors import MintNetError
 
-__all__ = ["EstimateError", "dequantisation_noise", "image_seeds"]
+__all__ = ["EstimateError", "check_estimate", "dequantisation_noise", "image_seeds"]
 
 _MODULUS = 2**63 - 1  # torch.Generator.manual_seed takes seeds below 2**64; keep them positive
 
 
 class EstimateError(MintNetError, ValueError):
     """A bad argument to a likelihood estimate (number of samples, seed)."""
+
+
+def check_estimate(samples: int, seed: int | None) -> None:
+    """Raise :class:`EstimateError` unless ``samples`` is an int >= 1 and ``seed`` an int >= 0 or
+    ``None``."""
+    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+        raise EstimateError(
+            f"samples must be an int >= 1 (noise draws per image), got {samples!r}"
+        )
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        raise EstimateError(f"seed must be an int >= 0 or None (unseeded), got {seed!r}")
 
 
 def image_seeds(levels: Tensor, seed: int) -> list[int]:
