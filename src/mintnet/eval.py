@@ -41,17 +41,10 @@ def _choose_estimate(model: pl.LightningModule, cfg: DictConfig) -> None:
             f"eval_samples / eval_seed apply to density models; {cfg.ckpt_path} holds a "
             f"{type(model).__name__}: leave them null"
         )
-    hparams = model.hparams
-    model.set_estimate(
-        hparams.get("eval_samples", 1) if samples is None else samples,
-        hparams.get("eval_seed") if seed is None else seed,
-    )
-    log.info("test/bpd: %d dequantisation sample(s) per image, seed %s", *model_estimate(model))
-
-
-def model_estimate(model: pl.LightningModule) -> tuple[int, int | None]:
-    """``(eval_samples, eval_seed)`` of a density model."""
-    return model.hparams.get("eval_samples", 1), model.hparams.get("eval_seed")
+    samples = model.hparams.get("eval_samples", 1) if samples is None else samples
+    seed = model.hparams.get("eval_seed") if seed is None else seed
+    model.set_estimate(samples, seed)
+    log.info("test/bpd: %d dequantisation sample(s) per image, seed %s", samples, seed)
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="eval")

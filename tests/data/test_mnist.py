@@ -154,3 +154,12 @@ def test_fashion_mnist_missing_mentions_both_places_and_apt(tmp_path):
     assert str(tmp_path / "debian") in message
     assert "apt-get install dataset-fashion-mnist" in message
     assert "t10k-labels-idx1-ubyte" in message
+
+
+def test_the_train_config_refuses_an_explicit_data_dir_without_files(tmp_path, compose_cfg):
+    from mintnet.train import build
+
+    write_mnist(tmp_path / "debian")  # a complete system copy, which must not be read
+    cfg = compose_cfg(["experiment=fashion_mnist_density", "paths.data_dir=/nonexistent"])
+    with pytest.raises(DatasetNotFoundError, match="root /nonexistent was given explicitly"):
+        build(cfg)
