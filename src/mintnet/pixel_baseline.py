@@ -41,13 +41,14 @@ def independent_pixel_bpd(
     return float(-log_p.mean() / math.log(2.0))
 
 
-def whole_split(datamodule: ImageDataModule, split: str) -> Tensor:
-    """Every image of ``split`` (``"train"``, ``"val"``, ``"test"``) in order, without augmentation,
-    shape ``(N, C, H, W)``: read from the dataset itself, never through a data loader that DDP may
-    have cut into one rank's share."""
+def whole_split(datamodule: ImageDataModule, split: str, limit: int | None = None) -> Tensor:
+    """Every image of ``split`` (``"train"``, ``"val"``, ``"test"``) in order, or its first
+    ``limit``, without augmentation, shape ``(N, C, H, W)``: read from the dataset itself, never
+    through a data loader that DDP may have cut into one rank's share."""
     datamodule.setup()
     dataset = datamodule.datasets[split]
-    plain = ImageArrayDataset(dataset.data, datamodule.n_bins, dataset.indices)  # no transform
+    rows = dataset.indices[:limit]
+    plain = ImageArrayDataset(dataset.data, datamodule.n_bins, rows)  # no transform
     return torch.cat([x for x, _ in DataLoader(plain, batch_size=1024)])
 
 

@@ -69,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             source = args.images.name
         else:
             name = args.data or _dataset(parser, flow)
-            images = whole_split(DATASETS[name](root=args.data_root), args.split)
+            images = whole_split(DATASETS[name](root=args.data_root), args.split, args.limit)
             names, source = [str(i) for i in range(len(images))], f"{name}_{args.split}"
         names, images = names[: args.limit], images[: args.limit]
         settings = settings_from_args(parser, args, flow)
