@@ -3,7 +3,8 @@ fixed schedule.
 
 A small MintNet is trained with a few hundred Adam steps on Fashion-MNIST when its IDX files are
 present (looked up by :class:`mintnet.data.FashionMNISTDataModule`: ``<data root>/FashionMNIST/raw``,
-then Debian's ``/usr/share/datasets/fashion-mnist``), otherwise on scikit-learn's 8x8 digits:
+then, for the default root, Debian's ``/usr/share/datasets/fashion-mnist``), otherwise on
+scikit-learn's 8x8 digits:
 
 * Fashion-MNIST: 28x28, 256 grey levels, the paper's MNIST logit ``lambda = 1e-6``; the held-out
   images are the first ones of the official test file.
@@ -39,7 +40,8 @@ PAPER_SCHEDULE = "paper: 100 iterations, alpha 1/3.5"
 FIXED = 1e-45  # a tolerance no float32 residual meets short of 0: the loop runs max_iter times
 FP = "fixed_point"  # every schedule here is the paper's Algorithm 1 (the solvers benchmark: the rest)
 N_LAYERS, N_SQUEEZES, HIDDEN_GROUPS = 4, 1, 8
-DATA_ROOT = Path(os.environ.get("MINTNET_DATA_DIR", Path(__file__).resolve().parents[1] / "data"))
+REPOSITORY_DATA = Path(__file__).resolve().parents[1] / "data"
+DATA_ROOT = Path(os.environ.get("MINTNET_DATA_DIR", REPOSITORY_DATA))
 """Where Fashion-MNIST is looked for by default: ``$MINTNET_DATA_DIR``, else the repository's
 ``data/``, as ``conf/paths/default.yaml`` has it for a run from the repository root."""
 
@@ -61,7 +63,8 @@ def fashion_mnist(data_root: Path) -> TrainingData | None:
 
     Corrupt files raise :class:`mintnet.data.DatasetCorruptError` rather than falling back.
     """
-    module = FashionMNISTDataModule(str(data_root))
+    system_copy = Path(data_root).resolve() == REPOSITORY_DATA  # an explicit root: that one only
+    module = FashionMNISTDataModule(str(data_root), system_copy=system_copy)
     try:
         module.check()
     except DatasetNotFoundError:

@@ -59,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--data-root",
         default=os.environ.get("MINTNET_DATA_DIR", "data"),
-        help="holds FashionMNIST/raw (default: $MINTNET_DATA_DIR or data; Debian's "
+        help="holds FashionMNIST/raw (default: $MINTNET_DATA_DIR or data; for data, Debian's "
         "/usr/share/datasets/fashion-mnist is tried after it)",
     )
     parser.add_argument(

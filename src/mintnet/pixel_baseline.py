@@ -4,8 +4,12 @@ import math
 
 import torch
 from torch import Tensor
+from torch.utils.data import DataLoader
 
-__all__ = ["independent_pixel_bpd"]
+from mintnet.data.datamodule import ImageDataModule
+from mintnet.data.dataset import ImageArrayDataset
+
+__all__ = ["independent_pixel_bpd", "pixel_baseline", "whole_split"]
 
 
 def independent_pixel_bpd(
@@ -35,3 +39,21 @@ def independent_pixel_bpd(
     )  # (D, n_bins)
     log_p = torch.log(probs.gather(1, test_levels.T))  # (D, N_test)
     return float(-log_p.mean() / math.log(2.0))
+
+
+def whole_split(datamodule: ImageDataModule, split: str, limit: int | None = None) -> Tensor:
+    """Every image of ``split`` (``"train"``, ``"val"``, ``"test"``) in order, or its first
+    ``limit``, without augmentation, shape ``(N, C, H, W)``: read from the dataset itself, never
+    through a data loader that DDP may have cut into one rank's share."""
+    datamodule.setup()
+    dataset = datamodule.datasets[split]
+    rows = dataset.indices[:limit]
+    plain = ImageArrayDataset(dataset.data, datamodule.n_bins, rows)  # no transform
+    return torch.cat([x for x, _ in DataLoader(plain, batch_size=1024)])
+
+
+def pixel_baseline(datamodule: ImageDataModule) -> float:
+    """Test bits/dim of independent per-pixel histograms fitted on the whole training split
+    (:func:`independent_pixel_bpd`): the same with 1 process or N, on any rank."""
+    train, test = whole_split(datamodule, "train"), whole_split(datamodule, "test")
+    return independent_pixel_bpd(train, test, datamodule.n_bins)

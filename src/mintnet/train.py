@@ -15,7 +15,6 @@ from typing import Any
 
 import hydra
 import pytorch_lightning as pl
-import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning.utilities.exceptions import MisconfigurationException, SIGTERMException
 
@@ -25,10 +24,10 @@ from mintnet.cli.reporting import reported_errors
 from mintnet.config import ConfigError, fill_from_data, validate
 from mintnet.dashboard import define_metrics, finish_run, open_runs, prepare_wandb
 from mintnet.errors import MintNetError
-from mintnet.pixel_baseline import independent_pixel_bpd
+from mintnet.pixel_baseline import pixel_baseline
 from mintnet.resolvers import register as register_resolvers
 
-__all__ = ["RunResult", "main", "train"]
+__all__ = ["RunResult", "main", "pixel_baseline", "train"]
 
 register_resolvers()
 
@@ -144,13 +143,6 @@ def _fit_and_test(cfg: DictConfig) -> RunResult:
         Path(best) if best else None,
         samples[-1] if samples else None,
     )
-
-
-def pixel_baseline(datamodule: pl.LightningDataModule) -> float:
-    """Test bits/dim of independent per-pixel histograms fitted on the training split."""
-    stack = lambda loader: torch.cat([x for x, _ in loader])  # noqa: E731
-    train_x, test_x = stack(datamodule.train_dataloader()), stack(datamodule.test_dataloader())
-    return independent_pixel_bpd(train_x, test_x, datamodule.n_bins)
 
 
 def summary(result: RunResult) -> str:

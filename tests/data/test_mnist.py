@@ -101,9 +101,49 @@ def test_fashion_mnist_falls_back_to_debian_folder_with_gz_names(tmp_path, monke
     write_mnist(debian, gzipped=True)
     assert (debian / "train-images-idx3-ubyte.gz").is_file()
     gzip.decompress((debian / "train-images-idx3-ubyte.gz").read_bytes())  # really gzipped
-    dm = FashionMNISTDataModule(str(tmp_path / "empty"))
+    monkeypatch.chdir(tmp_path)  # the default root, "data", is then tmp_path/data: empty
+    dm = FashionMNISTDataModule("data")
     out = assert_batches(dm, SIZES)
     assert_traceable(*out["test"], set(range(100, 106)))
+    assert dm.files_read[0] == debian / "train-images-idx3-ubyte.gz"
+
+
+@pytest.mark.parametrize("system_copy", [None, False])
+def test_an_explicit_root_without_files_is_refused_not_replaced(tmp_path, system_copy):
+    write_mnist(tmp_path / "debian")  # a complete system copy, which must not be read
+    root = tmp_path / "nonexistent"
+    dm = FashionMNISTDataModule(str(root), system_copy=system_copy)
+    with pytest.raises(DatasetNotFoundError) as info:
+        dm.setup()
+    message = str(info.value)
+    assert f"root {root} was given explicitly" in message
+    assert "data.system_copy=true" in message and not dm.datasets
+
+
+def test_system_copy_true_reads_the_system_copy_for_any_root(tmp_path):
+    write_mnist(tmp_path / "debian")
+    dm = FashionMNISTDataModule(str(tmp_path / "elsewhere"), system_copy=True)
+    dm.setup()
+    assert dm.files_read[0] == tmp_path / "debian" / "train-images-idx3-ubyte"
+
+
+def test_an_explicit_root_is_read_and_setup_logs_the_files(tmp_path, caplog):
+    write_mnist(tmp_path / "debian")
+    write_mnist(tmp_path / "mine" / "FashionMNIST" / "raw", n_train=40, n_test=6)
+    dm = FashionMNISTDataModule(str(tmp_path / "mine"), system_copy=True)
+    with caplog.at_level("INFO", logger="mintnet.data.datamodule"):
+        dm.setup()
+    raw = tmp_path / "mine" / "FashionMNIST" / "raw"
+    expected = [
+        raw / f"{a}-{b}"
+        for a in ("train", "t10k")
+        for b in ("images-idx3-ubyte", "labels-idx1-ubyte")
+    ]
+    assert dm.files_read == expected
+    (line,) = [r.getMessage() for r in caplog.records if "fashion_mnist: read" in r.getMessage()]
+    assert line == (
+        f"fashion_mnist: read {', '.join(map(str, expected))} (train 38, val 2, test 6 images)"
+    )
 
 
 def test_fashion_mnist_missing_mentions_both_places_and_apt(tmp_path):
@@ -114,3 +154,12 @@ def test_fashion_mnist_missing_mentions_both_places_and_apt(tmp_path):
     assert str(tmp_path / "debian") in message
     assert "apt-get install dataset-fashion-mnist" in message
     assert "t10k-labels-idx1-ubyte" in message
+
+
+def test_the_train_config_refuses_an_explicit_data_dir_without_files(tmp_path, compose_cfg):
+    from mintnet.train import build
+
+    write_mnist(tmp_path / "debian")  # a complete system copy, which must not be read
+    cfg = compose_cfg(["experiment=fashion_mnist_density", "paths.data_dir=/nonexistent"])
+    with pytest.raises(DatasetNotFoundError, match="root /nonexistent was given explicitly"):
+        build(cfg)

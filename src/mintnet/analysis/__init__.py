@@ -1,6 +1,7 @@
-"""Analysis of trained flows: sample grids (paper Fig. 3), inversion accuracy (Fig. 4) and latent
-interpolation (Fig. 5); their command lines are in :mod:`mintnet.cli`. Their checkpoint loader lives in :mod:`mintnet.checkpoint`
-and is re-exported here; the training callback that measures inversion is
+"""Analysis of trained flows: sample grids (paper Fig. 3), inversion accuracy (Fig. 4), latent
+interpolation (Fig. 5) and reconstruction (encode, decode, compare in grey levels); their command
+lines are in :mod:`mintnet.cli`. Their checkpoint loader lives in :mod:`mintnet.checkpoint` and is
+re-exported here; the training callback that measures inversion is
 :class:`mintnet.callbacks.InversionErrorCallback`."""
 
 from mintnet.analysis.accuracy import (
@@ -11,6 +12,12 @@ from mintnet.analysis.accuracy import (
 )
 from mintnet.analysis.grids import make_image_grid, sample_grid, save_image_grid
 from mintnet.analysis.interpolation import interpolation_grid, interpolation_latents
+from mintnet.analysis.reconstruction import (
+    ImageFolderError,
+    Reconstruction,
+    read_image_folder,
+    reconstruct_images,
+)
 from mintnet.analysis.reports import summarize_reports
 from mintnet.checkpoint import (
     CheckpointError,
@@ -22,6 +29,8 @@ from mintnet.checkpoint import (
 
 __all__ = [
     "CheckpointError",
+    "ImageFolderError",
+    "Reconstruction",
     "flow_config",
     "flow_from_config",
     "interpolation_grid",
@@ -31,6 +40,8 @@ __all__ = [
     "load_flow_from_checkpoint",
     "make_image_grid",
     "plot_inversion_accuracy",
+    "read_image_folder",
+    "reconstruct_images",
     "sample_grid",
     "save_flow",
     "save_image_grid",

@@ -7,10 +7,11 @@
 | `mintnet-sample` | `mintnet.cli.sample` | Figure 3 |
 | `mintnet-inversion-accuracy` | `mintnet.cli.inversion_accuracy` | Figure 4 |
 | `mintnet-interpolate` | `mintnet.cli.interpolate` | Figure 5 |
+| `mintnet-reconstruct` | `mintnet.cli.reconstruct` | |
 | `mintnet-import-official` | `mintnet.cli.import_official` | |
 | `mintnet-sync` | `mintnet.cli.sync` | |
 
-`python -m mintnet.cli {sample,inversion-accuracy,interpolate} ...` runs the figure commands
-without the console scripts. A `mintnet.errors.MintNetError` becomes one line on stderr and exit
+`python -m mintnet.cli {sample,inversion-accuracy,interpolate,reconstruct} ...` runs these
+commands without the console scripts. A `mintnet.errors.MintNetError` becomes one line on stderr and exit
 status 1 (`mintnet.cli.reporting.reported_errors`).
 """

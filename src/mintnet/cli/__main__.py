@@ -3,7 +3,7 @@
 import sys
 from collections.abc import Callable, Sequence
 
-from mintnet.cli import interpolate, inversion_accuracy, sample
+from mintnet.cli import interpolate, inversion_accuracy, reconstruct, sample
 
 __all__ = ["COMMANDS", "main"]
 
@@ -11,6 +11,7 @@ COMMANDS: dict[str, Callable[[Sequence[str] | None], None]] = {
     "sample": sample.main,
     "inversion-accuracy": inversion_accuracy.main,
     "interpolate": interpolate.main,
+    "reconstruct": reconstruct.main,
 }
 
 

@@ -93,6 +93,7 @@ class CIFAR10DataModule(ImageDataModule):
         return LabelledImages(images, labels)
 
     def _read_batch(self, path: Path) -> LabelledImages:
+        self.files_read.append(path)
         try:
             with path.open("rb") as f:
                 entry = pickle.load(f, encoding="latin1")

@@ -1,7 +1,9 @@
 """The base LightningDataModule shared by every dataset: validation, splits, loaders."""
 
+import logging
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
@@ -16,6 +18,8 @@ from mintnet.data.sampler import EpochShuffleSampler
 from mintnet.data.validate import fraction_size, require_fraction, require_int
 
 __all__ = ["ImageDataModule", "Split"]
+
+log = logging.getLogger(__name__)
 
 # torchdata's StatefulDataLoader calls a deprecated torch function on every construction; the
 # warning is about torchdata's code, not the user's, and would repeat for every loader
@@ -81,6 +85,8 @@ class ImageDataModule(pl.LightningDataModule):
         self.crop_padding = crop_padding
         self.augmentation = Augmentation(self.augment, crop_padding) if self.augment else None
         self.datasets: dict[str, ImageArrayDataset] = {}
+        self.files_read: list[Path | str] = []
+        """What :meth:`setup` read (subclasses append each file as they read it)."""
 
     def check(self) -> None:
         """Raise :class:`DatasetNotFoundError` unless every file this dataset needs is present."""
@@ -104,9 +110,14 @@ class ImageDataModule(pl.LightningDataModule):
         if self.datasets:
             return
         self.check()
+        self.files_read = []
         for split, (data, indices) in self._load_splits().items():
             transform = self.augmentation if split == "train" else None
             self.datasets[split] = ImageArrayDataset(data, self.n_bins, indices, transform)
+        if pl.utilities.rank_zero_only.rank == 0:
+            sizes = ", ".join(f"{split} {len(d)}" for split, d in self.datasets.items())
+            files = ", ".join(map(str, self.files_read)) or "(no files)"
+            log.info("%s: read %s (%s images)", self.name, files, sizes)
 
     def _load_splits(self) -> dict[str, Split]:
         """Hold ``val_fraction`` of the official train set out as validation."""

@@ -51,6 +51,7 @@ class DigitsDataModule(ImageDataModule):
 
     def _load_splits(self) -> dict[str, Split]:
         data = _load_all()
+        self.files_read.append("scikit-learn's bundled digits (sklearn.datasets.load_digits)")
         n = len(data)
         n_test = fraction_size("test_fraction", self.test_fraction, n)
         n_val = fraction_size("val_fraction", self.val_fraction, n)

@@ -103,6 +103,7 @@ class ImageNet32DataModule(ImageDataModule):
         return self._read_npy(npy[0]), self._read_npy(npy[1])
 
     def _read_npz(self, path: Path) -> LabelledImages:
+        self.files_read.append(path)
         try:
             with np.load(path, allow_pickle=False) as archive:
                 data, labels = archive["data"], archive["labels"]
@@ -118,6 +119,7 @@ class ImageNet32DataModule(ImageDataModule):
         return LabelledImages(data.reshape(-1, *self.image_shape), labels - 1)  # (N, 3, 32, 32)
 
     def _read_npy(self, path: Path) -> LabelledImages:
+        self.files_read.append(path)
         try:
             array = np.load(path, mmap_mode="r", allow_pickle=False)
         except NPZ_ERRORS as e:

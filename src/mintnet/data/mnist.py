@@ -12,10 +12,18 @@ from mintnet.data.dataset import LabelledImages
 from mintnet.data.errors import DatasetNotFoundError, corrupt, not_found
 from mintnet.data.idx import read_idx
 
-__all__ = ["DEBIAN_FASHION_MNIST_DIR", "FashionMNISTDataModule", "MNISTDataModule"]
+__all__ = [
+    "DEBIAN_FASHION_MNIST_DIR",
+    "DEFAULT_DATA_DIR",
+    "FashionMNISTDataModule",
+    "MNISTDataModule",
+]
 
 DEBIAN_FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 """Where Debian's ``dataset-fashion-mnist`` package installs the four IDX files."""
+
+DEFAULT_DATA_DIR = "data"
+"""``paths.data_dir`` when neither the command line nor ``MINTNET_DATA_DIR`` sets it."""
 
 IDX_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -94,6 +102,7 @@ class _IDXDataModule(ImageDataModule):
         return self._read(*files["train"]), self._read(*files["test"])
 
     def _read(self, image_path: Path, label_path: Path) -> LabelledImages:
+        self.files_read += [image_path, label_path]
         images = read_idx(image_path, ndim=3, dataset=self.name)
         labels = read_idx(label_path, ndim=1, dataset=self.name)
         if images.shape[1:] != self.image_shape[1:]:
@@ -117,7 +126,11 @@ class MNISTDataModule(_IDXDataModule):
 class FashionMNISTDataModule(_IDXDataModule):
     """Fashion-MNIST (Xiao et al., 2017) from ``<root>/FashionMNIST/raw``.
 
-    Falls back to :data:`DEBIAN_FASHION_MNIST_DIR` when the root holds no copy.
+    ``system_copy``: whether to fall back to :data:`DEBIAN_FASHION_MNIST_DIR` when ``root``
+    holds no copy. ``None`` (the default) falls back only when ``root`` is the default
+    :data:`DEFAULT_DATA_DIR` (relative to the working directory): a root given explicitly is
+    used, or refused with its path named, never silently replaced. Other arguments as
+    :class:`_IDXDataModule`.
     """
 
     name = "fashion_mnist"
@@ -128,8 +141,38 @@ class FashionMNISTDataModule(_IDXDataModule):
         "access, or copy the four IDX files (gzipped or not) into {root}/FashionMNIST/raw"
     )
 
+    def __init__(
+        self,
+        root: str,
+        batch_size: int = 32,
+        num_workers: int = 0,
+        seed: int = 0,
+        val_fraction: float = 0.05,
+        augment: Sequence[str] = (),
+        crop_padding: int = 2,
+        download: bool = False,
+        system_copy: bool | None = None,
+    ) -> None:
+        super().__init__(
+            root, batch_size, num_workers, seed, val_fraction, augment, crop_padding, download
+        )
+        if system_copy is None:
+            system_copy = Path(root).resolve() == Path(DEFAULT_DATA_DIR).resolve()
+        self.system_copy = bool(system_copy)
+
     def search_dirs(self) -> list[Path]:
-        return [*super().search_dirs(), DEBIAN_FASHION_MNIST_DIR]
+        system = [DEBIAN_FASHION_MNIST_DIR] if self.system_copy else []
+        return [*super().search_dirs(), *system]
+
+    def _not_found(self) -> DatasetNotFoundError:
+        error = super()._not_found()
+        if self.system_copy:
+            return error
+        return DatasetNotFoundError(
+            f"{error}\n  root {self.root} was given explicitly, so {DEBIAN_FASHION_MNIST_DIR} "
+            f"is not read instead; leave paths.data_dir at its default {DEFAULT_DATA_DIR!r} "
+            "or pass data.system_copy=true to use that copy"
+        )
 
 
 def _find(directory: Path, name: str) -> Path | None:

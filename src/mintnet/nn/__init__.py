@@ -23,12 +23,14 @@ from mintnet.nn.invertible import FlowSequential, InvertibleModule
 from mintnet.nn.masks import block_mask, diagonal_centre_mask, triangular_mask
 from mintnet.nn.mint_layer import MaskedWeights, MintLayer
 from mintnet.nn.mintnet import MintNet, standard_normal_log_prob
+from mintnet.nn.noise import EstimateError, dequantisation_noise
 from mintnet.nn.preprocess import Dequantize, Logit
 from mintnet.nn.resnet import ResNetClassifier
 from mintnet.nn.squeeze import Squeeze
 
 __all__ = [
     "Dequantize",
+    "EstimateError",
     "FlowSequential",
     "ImageFlow",
     "InversionError",
@@ -45,6 +47,7 @@ __all__ = [
     "ResNetClassifier",
     "Squeeze",
     "bits_per_dim",
+    "dequantisation_noise",
     "block_mask",
     "diagonal_centre_mask",
     "fixed_point_inverse",

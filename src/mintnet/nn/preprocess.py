@@ -16,9 +16,11 @@ class Dequantize(InvertibleModule):
     r"""Uniform dequantisation of images with ``n_bins`` grey levels.
 
     Forward maps ``x = k / (n_bins - 1)``, ``k in {0..n_bins-1}``, to ``y = (k + u) / n_bins`` with
-    ``u ~ U[0, 1)`` per element, so ``y in [0, 1)``. ``logdet = 0``: the flow models the density of
-    ``y`` on ``[0, 1]^D``; the step from that density to the probability of the integer image, the
-    ``log2(n_bins)`` bits per dimension, is added by :func:`mintnet.nn.bits_per_dim`.
+    ``u ~ U[0, 1)`` per element (drawn here, or given as ``noise`` of the shape of ``x``, see
+    :func:`mintnet.nn.noise.dequantisation_noise`), so ``y in [0, 1)``. ``logdet = 0``: the flow
+    models the density of ``y`` on ``[0, 1]^D``; the step from that density to the probability of
+    the integer image, the ``log2(n_bins)`` bits per dimension, is added by
+    :func:`mintnet.nn.bits_per_dim`.
     Inverse quantises: ``x = floor(y * n_bins) / (n_bins - 1)``, which undoes forward exactly.
 
     Arguments:
@@ -31,12 +33,16 @@ class Dequantize(InvertibleModule):
             raise ValueError(f"n_bins must be >= 2 grey levels, got {n_bins}")
         self.n_bins = n_bins
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, x: Tensor, noise: Tensor | None = None) -> tuple[Tensor, Tensor]:
         if not x.is_floating_point():
             raise ValueError(f"Dequantize expects a float image in [0, 1], got dtype {x.dtype}")
         self._check_range(x)
+        if noise is not None and noise.shape != x.shape:
+            raise ValueError(
+                f"noise must have the images' shape {tuple(x.shape)}, got {tuple(noise.shape)}"
+            )
         levels = torch.round(x * (self.n_bins - 1))
-        y = (levels + torch.rand_like(x)) / self.n_bins
+        y = (levels + (torch.rand_like(x) if noise is None else noise)) / self.n_bins
         return y, x.new_zeros(x.shape[0])
 
     @staticmethod
