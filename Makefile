@@ -7,7 +7,7 @@ STAMP := $(VENV)/.stamp-install
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-fast train eval results bench bench-gpu gpu-check docs docs-serve lint format clean
+.PHONY: help install test test-fast train eval results bench bench-gpu gpu-check docs docs-serve lint format clean clean-logs
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -62,5 +62,9 @@ format: $(STAMP) ## format the code with ruff
 	$(PY) -m ruff check --fix src tests benchmarks reproduction docs/hooks
 	$(PY) -m ruff format src tests benchmarks reproduction docs/hooks
 
-clean: ## remove the venv, caches and run outputs
-	rm -rf $(VENV) .pytest_cache .ruff_cache logs outputs multirun wandb gpu-check site
+clean: ## remove the venv, caches and build outputs (your runs in logs/ stay: make clean-logs)
+	rm -rf $(VENV) .pytest_cache .ruff_cache outputs multirun wandb gpu-check site build
+
+clean-logs: ## delete logs/: every run folder, checkpoint and offline W&B run (asks first)
+	@read -r -p "Delete logs/ with every run, checkpoint and offline W&B run in it? [y/N] " answer; \
+	if [ "$$answer" = y ]; then rm -rf logs && echo "logs/ deleted"; else echo "kept logs/"; fi

@@ -12,8 +12,9 @@ import torch
 
 
 class SigtermAtStep(pl.Callback):
-    """Send SIGTERM to this process (rank 0 only: it passes the signal on to the ranks it
-    started) once optimizer step ``step`` has been taken, so the test does not depend on timing.
+    """Send SIGTERM (or the signal ``name``) to this process (rank 0 only: it passes the signal
+    on to the ranks it started) once optimizer step ``step`` has been taken, so the test does not
+    depend on timing.
 
     Arguments:
         step: the global step after which the signal is sent.
@@ -21,8 +22,9 @@ class SigtermAtStep(pl.Callback):
             file (after its first bytes are written).
     """
 
-    def __init__(self, step: int, again_while_saving: bool = False) -> None:
+    def __init__(self, step: int, again_while_saving: bool = False, name: str = "SIGTERM") -> None:
         self.step, self.again_while_saving = step, again_while_saving
+        self.signal = signal.Signals[name]
 
     def on_train_batch_end(self, trainer: pl.Trainer, *args: object) -> None:
         if trainer.global_step != self.step or not trainer.is_global_zero:
@@ -34,7 +36,7 @@ class SigtermAtStep(pl.Callback):
                 save(payload, _SignalOnFirstWrite(f), *rest, **kw)
 
             torch.save = save_and_signal
-        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), self.signal)
 
 
 class _SignalOnFirstWrite:

@@ -16,13 +16,14 @@ SRC = ROOT / "src"
 PACKAGE = SRC / "mintnet"
 
 FLOORS: list[set[str]] = [
-    {"errors", "conf"},
+    {"errors", "conf", "run_log"},
     {"nn"},
     {"", "config", "data", "distributed", "pixel_baseline", "random_state", "resolvers", "sweeps"},
     {"modules"},
     {"checkpoint"},
     {"analysis"},
     {"callbacks", "dashboard"},
+    {"preflight"},
     {"train", "eval", "cli"},
 ]
 """Bottom first. A module's floor is that of its first component below ``mintnet`` (``""`` is the

@@ -26,6 +26,7 @@ from mintnet.dashboard import define_metrics, finish_run, open_runs, prepare_wan
 from mintnet.errors import MintNetError
 from mintnet.pixel_baseline import pixel_baseline
 from mintnet.resolvers import register as register_resolvers
+from mintnet.run_log import keep_warnings, say
 
 __all__ = ["RunResult", "main", "pixel_baseline", "train"]
 
@@ -72,6 +73,7 @@ def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, pl.LightningModule, 
     log.info("Instantiating model <%s>", cfg.model._target_)
     model = instantiate(cfg, "model")
     model.model_config = OmegaConf.to_container(cfg.model, resolve=True)
+    _choose_checkpoint(cfg, model)  # before any logger: a bad file opens no W&B run
     sweeps.record_sweep(cfg)  # in a multirun: cfg.sweep, and the W&B group of the sweep's runs
     prepare_wandb(cfg)  # the run's W&B id: the same across resumes
     loggers = instantiate_group(cfg.get("logger"), "logger")
@@ -84,6 +86,19 @@ def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, pl.LightningModule, 
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     define_metrics(loggers, cfg.monitor)
     return datamodule, model, trainer
+
+
+def _choose_checkpoint(cfg: DictConfig, model: pl.LightningModule) -> None:
+    """Set ``cfg.ckpt_path`` to the checkpoint ``trainer.fit`` resumes from: ``auto`` becomes
+    this run folder's ``last.ckpt`` or nothing; a weights-only file is loaded into ``model``
+    here and becomes nothing (see :func:`mintnet.checkpoint.prepare_resume`)."""
+    path = (
+        resume_checkpoint(cfg.get("ckpt_path"), cfg.paths.output_dir) if cfg.get("train") else None
+    )
+    with open_dict(cfg):
+        cfg.ckpt_path = prepare_resume(path, model)
+    if cfg.ckpt_path and pl.utilities.rank_zero_only.rank == 0:
+        say(f"mintnet-train: continuing from {cfg.ckpt_path}", stream=sys.stderr)
 
 
 @dataclass
@@ -116,17 +131,11 @@ def train(cfg: DictConfig) -> RunResult:
 
 
 def _fit_and_test(cfg: DictConfig) -> RunResult:
-    with open_dict(cfg):  # "auto": this run folder's checkpoints/last.ckpt, if there is one
-        cfg.ckpt_path = resume_checkpoint(cfg.get("ckpt_path"), cfg.paths.output_dir)
-    if cfg.ckpt_path and pl.utilities.rank_zero_only.rank == 0:
-        log.info("Continuing from %s", cfg.ckpt_path)
-        print(f"mintnet-train: continuing from {cfg.ckpt_path}", file=sys.stderr)
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True)
     datamodule, model, trainer = build(cfg)
     if cfg.get("train"):
-        ckpt_path = prepare_resume(cfg.get("ckpt_path"), model)  # None: weights loaded here
-        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     if cfg.get("test"):
@@ -183,13 +192,13 @@ def _report_sigterm(cfg: DictConfig, stop: SIGTERMException) -> None:
     preemption = OmegaConf.select(cfg, "callbacks.preemption")
     where = f"{preemption.dirpath}/{preemption.filename}.ckpt" if preemption else None
     reason = _stop_reason(stop)
-    print(
+    say(
         f"mintnet-train: {reason}; checkpoint {where}; continue in this folder with "
         f"hydra.run.dir={cfg.paths.output_dir} (ckpt_path=auto), or resume with ckpt_path={where}"
         if where
         else f"mintnet-train: {reason} (callbacks.preemption is off: no checkpoint)",
-        file=sys.stderr,
-        flush=True,
+        logging.WARNING,
+        sys.stderr,
     )
     hand_over = getattr(stop, "hand_over", None)
     if hand_over is not None:
@@ -205,7 +214,7 @@ def run_one(cfg: DictConfig) -> float | None:
         except SIGTERMException as stop:
             _report_sigterm(cfg, stop)
     if pl.utilities.rank_zero_only.rank == 0:
-        print(summary(result))
+        say(summary(result))
     return objective(cfg, result)
 
 
@@ -228,7 +237,7 @@ def run_sweep_job(cfg: DictConfig) -> float:
         sweeps.record_job(cfg, "failed", reason)
         return worst
     value = objective(cfg, result)
-    print(summary(result))
+    say(summary(result))
     if value is None or not math.isfinite(value):
         reason = f"no finite {cfg.monitor.metric} was logged"
         log.error("job failed: %s", reason)
@@ -241,6 +250,7 @@ def run_sweep_job(cfg: DictConfig) -> float:
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="train")
 def hydra_task(cfg: DictConfig) -> float | None:
     """The Hydra task: returns the objective so Hydra sweepers can optimise it."""
+    keep_warnings()  # warnings go to train.log too
     if sweeps.sweep_info(cfg.get("task_name", "run")) is None:
         return run_one(cfg)
     return run_sweep_job(cfg)

@@ -18,7 +18,8 @@ __all__ = ["PreemptionCheckpoint"]
 
 class PreemptionCheckpoint(pl.Callback):
     """On a stop signal during training (SIGTERM: pre-emption, ``scancel``, ``kill``, a Slurm
-    requeue; SIGUSR2 or SIGUSR1: a cluster's warning that the time limit is near), finish the
+    requeue; SIGUSR2 or SIGUSR1: a cluster's warning that the time limit is near; SIGINT:
+    Ctrl-C, where a second Ctrl-C stops at once without a checkpoint), finish the
     current training step on every rank, stop all ranks together, and write
     ``<dirpath>/<filename>.ckpt`` (atomically, through the trainer's
     :class:`mintnet.checkpoint.AtomicCheckpointIO`) so that the run continues exactly where it
@@ -50,7 +51,7 @@ class PreemptionCheckpoint(pl.Callback):
         self,
         dirpath: str,
         filename: str = "last",
-        signals: Sequence[str] = ("SIGTERM", "SIGUSR2", "SIGUSR1"),
+        signals: Sequence[str] = ("SIGTERM", "SIGUSR2", "SIGUSR1", "SIGINT"),
     ) -> None:
         if not filename:
             raise ValueError("filename must not be empty")
@@ -83,6 +84,12 @@ class PreemptionCheckpoint(pl.Callback):
             signal.signal(signum, self._on_signal)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        # A terminal's Ctrl-C reaches every rank, and rank 0 passes it on too: only rank 0 counts
+        first = self._trainer is None or self._trainer.is_global_zero
+        if signum == signal.SIGINT and first:
+            if self.received is not None:
+                raise KeyboardInterrupt  # Ctrl-C twice: stop now, without the checkpoint
+            print("Ctrl-C: stopping after this step with a checkpoint (Ctrl-C again: at once)")
         if self.received is None:
             launcher = self._trainer.strategy.launcher if self._trainer is not None else None
             if launcher is not None:
@@ -114,7 +121,7 @@ class PreemptionCheckpoint(pl.Callback):
         """Run the handler that was installed before training for the signal received; for a
         time-limit warning in a Slurm job that no such handler takes (a job script of your own
         with ``--signal=USR1@90``), requeue the job from rank 0."""
-        if self.received is None:
+        if self.received in (None, signal.SIGINT):  # Ctrl-C: the checkpoint was the point
             return
         previous = self._before.get(self.received)
         if callable(previous):

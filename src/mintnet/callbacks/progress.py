@@ -7,7 +7,9 @@ from typing import Any
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import ProgressBar, RichProgressBar
 
-__all__ = ["TextProgressBar", "progress_bar"]
+from mintnet.run_log import say, to_log_files
+
+__all__ = ["RichProgressBarWithLog", "TextProgressBar", "progress_bar"]
 
 STEP_LOSSES = ("train/loss", "train/step_loss")
 """The per-step losses the modules log (density, classification), shown within an epoch."""
@@ -17,8 +19,18 @@ def progress_bar(refresh_seconds: float = 30.0) -> ProgressBar:
     """Rich's progress bar when standard output is a terminal, else a :class:`TextProgressBar`
     printing a line every ``refresh_seconds`` (log files get no control characters)."""
     if sys.stdout.isatty():
-        return RichProgressBar()
+        return RichProgressBarWithLog()
     return TextProgressBar(refresh_seconds)
+
+
+class RichProgressBarWithLog(RichProgressBar):
+    """Rich's live bar, and each epoch's metrics as a line in the run's ``train.log``."""
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        super().on_train_epoch_end(trainer, pl_module)
+        if trainer.is_global_zero:
+            metrics = _format_metrics(self.get_metrics(trainer, pl_module))
+            to_log_files(f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs} done  {metrics}")
 
 
 class TextProgressBar(ProgressBar):
@@ -40,8 +52,8 @@ class TextProgressBar(ProgressBar):
         self.refresh_seconds = refresh_seconds
         self._enabled = True
         self._last_print = 0.0
-        self._epoch_start = 0.0
-        self._epoch_steps = 0
+        self._epoch_start = time.monotonic()
+        self._epoch_steps = 0  # steps this process ran in the current epoch
 
     def disable(self) -> None:
         self._enabled = False
@@ -58,8 +70,12 @@ class TextProgressBar(ProgressBar):
         return f"epoch {trainer.current_epoch + 1}/{total}"
 
     def _print(self, line: str) -> None:
-        print(line, flush=True)
+        say(line)
         self._last_print = time.monotonic()
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # a resumed run may continue inside an epoch (or at its end) without starting it here
+        self.on_train_epoch_start(trainer, pl_module)
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._epoch_start = self._last_print = time.monotonic()
@@ -91,8 +107,9 @@ class TextProgressBar(ProgressBar):
         if not self._enabled:
             return
         seconds = time.monotonic() - self._epoch_start
+        took = f"in {seconds:.1f} s" if self._epoch_steps else "(resumed at its end)"
         metrics = _format_metrics(self.get_metrics(trainer, pl_module))
-        self._print(f"{self._epoch_label(trainer)} done in {seconds:.1f} s  {metrics}")
+        self._print(f"{self._epoch_label(trainer)} done {took}  {metrics}")
 
     def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self._enabled:

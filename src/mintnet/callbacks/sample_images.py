@@ -12,7 +12,8 @@ __all__ = ["SampleImages"]
 
 
 class SampleImages(pl.Callback):
-    """Every ``every_n_epochs`` validation epochs, invert ``n_samples`` prior draws of
+    """Every ``every_n_epochs`` validation epochs, and after the last epoch (so that a run
+    shorter than the period has a grid too), invert ``n_samples`` prior draws of
     ``pl_module.sample`` into a grid saved to ``<default_root_dir>/samples/epoch_XXXX.png`` and
     logged to the loggers as ``samples``. Modules without ``sample`` (classifiers) are skipped.
 
@@ -39,7 +40,8 @@ class SampleImages(pl.Callback):
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking or not hasattr(pl_module, "sample"):
             return
-        if (trainer.current_epoch + 1) % self.every_n_epochs:
+        last = trainer.max_epochs is not None and trainer.current_epoch + 1 == trainer.max_epochs
+        if (trainer.current_epoch + 1) % self.every_n_epochs and not last:
             return
         self._sample_and_log(trainer, pl_module)
 
@@ -63,15 +65,18 @@ class SampleImages(pl.Callback):
     def _draw(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> torch.Tensor:
         """``n_samples`` images; under DDP each rank inverts its share and rank 0 gets them all."""
         world = trainer.world_size
-        if world == 1:
-            return pl_module.sample(self.n_samples, self.temperature)[0]
         share = -(-self.n_samples // world)  # ceil: all_gather needs equal shapes on every rank
-        # Seeding leaves every rank with the same generator state: draw from a forked generator
-        # seeded by the rank too, or every rank would invert the same latents.
-        seed = int(torch.randint(2**31, ())) + trainer.global_rank
+        # A generator of its own, seeded from the run's seed, the step and the rank: training's
+        # random stream is untouched (a run sampled at an epoch continues as one that was not),
+        # and every rank inverts latents of its own.
+        seed = (
+            torch.initial_seed() + 1_000_003 * trainer.global_step + trainer.global_rank
+        ) % 2**63
         devices = [pl_module.device] if pl_module.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
             images = pl_module.sample(share, self.temperature)[0]  # (share, C, H, W)
+        if world == 1:
+            return images
         gathered = pl_module.all_gather(images)  # (world, share, C, H, W)
         return gathered.flatten(0, 1)[: self.n_samples].cpu()

@@ -52,7 +52,7 @@ def load_file(path: str | Path) -> Any:
 def _unreadable(path: Path, error: Exception) -> CheckpointError:
     return CheckpointError(
         f"checkpoint {path} cannot be read as a PyTorch checkpoint "
-        f"({type(error).__name__}: {str(error).splitlines()[0][:200]})"
+        f"({type(error).__name__}: {' '.join(str(error).split())})"
     )
 
 
@@ -68,14 +68,23 @@ def _foreign_object_message(path: Path, torch_message: str) -> str:
     )
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def save_file(payload: Any, path: str | Path) -> Path:
     """``torch.save(payload, path)`` atomically (parents created): the payload goes to a temporary
     file in the same folder, is flushed to disk, then ``os.replace``-d over ``path``, so a crash
-    mid-write leaves the previous file intact. Returns ``path``."""
+    mid-write leaves the previous file intact. The file gets the permissions the umask gives a new
+    file (``-rw-r--r--`` under the usual 022, group-readable in a shared project folder under
+    002). Returns ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # as open() would create it, not mkstemp's 0600
         with os.fdopen(fd, "wb") as f:
             torch.save(payload, f)
             f.flush()

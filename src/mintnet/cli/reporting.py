@@ -1,10 +1,12 @@
 """Expected failures of the command lines: one line on stderr and exit status 1."""
 
 import contextlib
+import logging
 import sys
 from collections.abc import Iterator
 
 from mintnet.errors import MintNetError
+from mintnet.run_log import say
 
 __all__ = ["reported_errors"]
 
@@ -16,5 +18,5 @@ def reported_errors(program: str) -> Iterator[None]:
     try:
         yield
     except MintNetError as error:
-        print(f"{program}: error: {error}", file=sys.stderr)
+        say(f"{program}: error: {error}", logging.ERROR, sys.stderr)
         raise SystemExit(1) from error
