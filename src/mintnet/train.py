@@ -19,7 +19,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.utilities.exceptions import MisconfigurationException, SIGTERMException
 
-from mintnet import sweeps
+from mintnet import sweep_stop, sweeps
 from mintnet.checkpoint import prepare_resume
 from mintnet.cli.reporting import reported_errors
 from mintnet.config import ConfigError, fill_from_data, validate
@@ -111,6 +111,9 @@ def train(cfg: DictConfig) -> RunResult:
     except SIGTERMException:
         exit_code = PREEMPTED_EXIT_CODE
         raise
+    except sweeps.TrialPruned:  # the study's pruner stopped it: a decision, not an error
+        exit_code = 0
+        raise
     finally:
         finish_run(exit_code)
 
@@ -120,7 +123,7 @@ def _fit_and_test(cfg: DictConfig) -> RunResult:
         pl.seed_everything(cfg.seed, workers=True)
     datamodule, model, trainer = build(cfg)
     if cfg.get("train"):
-        ckpt_path = prepare_resume(cfg.get("ckpt_path"), model)  # None: weights loaded here
+        ckpt_path = prepare_resume(_ckpt_path(cfg, trainer), model)  # None: weights loaded here
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
@@ -138,6 +141,16 @@ def _fit_and_test(cfg: DictConfig) -> RunResult:
         Path(best) if best else None,
         samples[-1] if samples else None,
     )
+
+
+def _ckpt_path(cfg: DictConfig, trainer: pl.Trainer) -> str | None:
+    """``ckpt_path``, with ``auto``: ``<run folder>/checkpoints/last.ckpt`` if it exists, else
+    none (minimal stand-in for the resolution in ``mintnet.checkpoint``)."""
+    path = cfg.get("ckpt_path")
+    if path == "auto":
+        last = Path(trainer.default_root_dir) / "checkpoints" / "last.ckpt"
+        return str(last) if last.is_file() else None
+    return None if path == "never" else path
 
 
 def pixel_baseline(datamodule: pl.LightningDataModule) -> float:
@@ -203,8 +216,16 @@ def run_sweep_job(cfg: DictConfig) -> float:
     ``train.log``) and recorded, and the worst value for ``monitor.mode`` is returned, so the
     sweep goes on. A SIGTERM still stops the whole sweep (exit 143)."""
     worst = sweeps.worst_value(cfg.monitor.mode)
+    if (done := sweeps.finished_job(cfg)) is not None:
+        print(
+            f"mintnet-train: job {done['job']} finished before ({done['status']}): not run again"
+        )
+        return worst if done["value"] is None else done["value"]
     try:
         result = train(cfg)
+    except sweeps.TrialPruned as pruned:
+        sweeps.record_job(cfg, "pruned", str(pruned), value=pruned.value)
+        return worst if pruned.value is None else pruned.value
     except SIGTERMException as stop:
         sweeps.record_job(cfg, "failed", "stopped by SIGTERM")
         _report_sigterm(cfg, stop)
@@ -237,8 +258,15 @@ def hydra_task(cfg: DictConfig) -> float | None:
 
 def main() -> None:
     """``python -m mintnet.train`` / ``mintnet-train``: exits non-zero if a job of a multirun
-    failed (after all jobs ran and the summary table was printed)."""
-    hydra_task()
+    failed (after all jobs ran and the summary table was printed). A sweep stopped by Ctrl-C or
+    SIGTERM prints its table so far and the command that resumes it."""
+    try:
+        hydra_task()
+    except (KeyboardInterrupt, SystemExit) as stop:
+        code = 130 if isinstance(stop, KeyboardInterrupt) else stop.code
+        if sweep_stop.report_stop():
+            raise SystemExit(code) from None
+        raise
     if sweeps.failed_jobs:
         failed = ", ".join(map(str, sweeps.failed_jobs))
         print(f"mintnet-train: {len(sweeps.failed_jobs)} job(s) failed: {failed}", file=sys.stderr)
