@@ -133,7 +133,7 @@ def test_a_study_stopped_by_sigterm_resumes_without_repeating_itself(tmp_path):
     args = ["-m", "hparams_search=density_optuna", "hydra.sweeper.params=null"]
     args += ["model.optimizer.lr=tag(log,interval(1e-4,3e-3))", "hydra.sweeper.n_trials=3"]
     args += ["hydra/sweeper/pruner=none", f"hydra.sweep.dir={sweep}", "logger=csv", *FAST]
-    args += ["trainer.max_epochs=3", *TINY_DENSITY]
+    args += ["trainer.max_epochs=20", *TINY_DENSITY]  # SIGTERM lands in trial 1's training
     first = start_train(args, tmp_path)
     wait_for(sweep / "1" / "checkpoints" / "last.ckpt", first)
     first.send_signal(signal.SIGTERM)

@@ -140,7 +140,15 @@ def _fit_and_test(cfg: DictConfig) -> RunResult:
         Path(trainer.default_root_dir),
         Path(best) if best else None,
         samples[-1] if samples else None,
+        {"best_model_score": _best_score(trainer)},
     )
+
+
+def _best_score(trainer: pl.Trainer) -> float | None:
+    """The monitored metric's best value as the checkpoint callback knows it (restored with a
+    resumed run, even one that had no epoch left to validate)."""
+    score = trainer.checkpoint_callback.best_model_score if trainer.checkpoint_callback else None
+    return None if score is None else float(score)
 
 
 def _ckpt_path(cfg: DictConfig, trainer: pl.Trainer) -> str | None:
@@ -184,6 +192,7 @@ def objective(cfg: DictConfig, result: RunResult) -> float | None:
     of the monitored metric during the run, e.g. ``val/bpd_best``), else the monitored metric."""
     metric = OmegaConf.select(cfg, "monitor.objective", default=None) or cfg.monitor.metric
     value = result.metrics.get(metric, result.metrics.get(cfg.monitor.metric))
+    value = result.extra.get("best_model_score") if value is None else value
     return None if value is None else float(value)
 
 
