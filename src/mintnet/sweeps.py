@@ -41,6 +41,7 @@ __all__ = [
     "TrialPruned",
     "failed_jobs",
     "finished_job",
+    "pruned_runs",
     "record_job",
     "record_sweep",
     "summary_rows",
@@ -61,6 +62,9 @@ SUMMARY_FILE = "summary.csv"
 
 FINISHED = ("ok", "pruned")
 """The statuses of a job that is done: a rerun of the sweep does not train it again."""
+
+pruned_runs: list["TrialPruned"] = []
+"""Set by the pruning callback of a DDP job, which stops all ranks instead of raising."""
 
 failed_jobs: list[int] = []
 """Job numbers that failed in the multirun this process last ran (read by ``mintnet-train``)."""
@@ -124,7 +128,7 @@ def _add_pruning(cfg: DictConfig, sweeper: DictConfig, trial: int) -> None:
         cfg.callbacks = {}
     pruner = sweeper.get("pruner")
     cfg.callbacks.optuna_pruning = {
-        "_target_": "mintnet.callbacks.optuna_pruning.OptunaPruning",
+        "_target_": "mintnet.callbacks.OptunaPruning",
         "_recursive_": False,  # the callback builds the pruner (hydra.sweeper.pruner) itself
         "storage": sweeper.storage,
         "study_name": sweeper.study_name,

@@ -223,15 +223,20 @@ def run_one(cfg: DictConfig) -> float | None:
 def run_sweep_job(cfg: DictConfig) -> float:
     """One job of a multirun: a failure is logged (with its traceback, to the job's
     ``train.log``) and recorded, and the worst value for ``monitor.mode`` is returned, so the
-    sweep goes on. A SIGTERM still stops the whole sweep (exit 143)."""
+    sweep goes on. A job that an earlier run of the sweep finished returns its recorded value; a
+    trial stopped by the study's pruner is recorded as pruned. A SIGTERM still stops the whole
+    sweep (exit 143)."""
     worst = sweeps.worst_value(cfg.monitor.mode)
     if (done := sweeps.finished_job(cfg)) is not None:
         print(
             f"mintnet-train: job {done['job']} finished before ({done['status']}): not run again"
         )
         return worst if done["value"] is None else done["value"]
+    sweeps.pruned_runs.clear()
     try:
         result = train(cfg)
+        if sweeps.pruned_runs:  # a DDP job, stopped by the pruner at the end of an epoch
+            raise sweeps.pruned_runs.pop()
     except sweeps.TrialPruned as pruned:
         sweeps.record_job(cfg, "pruned", str(pruned), value=pruned.value)
         return worst if pruned.value is None else pruned.value

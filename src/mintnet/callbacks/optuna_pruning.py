@@ -14,6 +14,7 @@ from typing import Any
 import pytorch_lightning as pl
 from pytorch_lightning.loggers import WandbLogger
 
+from mintnet import sweeps
 from mintnet.sweeps import TrialPruned
 
 __all__ = ["OptunaPruning"]
@@ -23,8 +24,9 @@ log = logging.getLogger(__name__)
 
 class OptunaPruning(pl.Callback):
     """Report ``monitor`` to trial ``trial`` of study ``study_name`` in ``storage`` after each
-    validation; raise :class:`~mintnet.sweeps.TrialPruned` when ``pruner`` (the sweeper's
-    ``hydra.sweeper.pruner`` config) prunes it."""
+    validation (rank 0); raise :class:`~mintnet.sweeps.TrialPruned` when ``pruner`` (the
+    sweeper's ``hydra.sweeper.pruner`` config) prunes it, or in a DDP run stop every rank at the
+    end of the epoch and note it in :data:`mintnet.sweeps.pruned_runs`."""
 
     def __init__(
         self, storage: str, study_name: str, trial: int, monitor: str, pruner: Any = None
@@ -55,22 +57,24 @@ class OptunaPruning(pl.Callback):
         return self._trial.should_prune()
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if trainer.sanity_checking:
-            return
         value = trainer.callback_metrics.get(self.monitor)
-        epoch = trainer.current_epoch
-        prune = False
-        if value is not None and trainer.global_rank == 0:
-            value = float(value)
-            prune = self._should_prune(epoch, value)
-        if not trainer.strategy.broadcast(prune, src=0):  # every DDP rank stops, or none
+        if trainer.sanity_checking or value is None or trainer.global_rank != 0:
             return
-        reason = f"after epoch {epoch}: {self.monitor}={float(value):.6g}"
+        epoch, value = trainer.current_epoch, float(value)
+        if not self._should_prune(epoch, value):
+            return
+        reason = f"after epoch {epoch}: {self.monitor}={value:.6g}"
         log.info("trial %d %s", self.number, reason)
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
                 run = logger.experiment
                 run.summary.update({"optuna/pruned": True, "optuna/pruned_epoch": epoch})
                 run.tags = (*(run.tags or ()), "pruned")
-        value = float(value) if value is not None else math.nan
-        raise TrialPruned(reason, value if math.isfinite(value) else None)
+        pruned = TrialPruned(reason, value if math.isfinite(value) else None)
+        if trainer.world_size == 1:
+            raise pruned
+        # DDP: the other ranks have no such callback (they run the job as a single run); every
+        # rank stops at the end of this epoch (Lightning reduces should_stop across ranks), and
+        # rank 0's job records the trial as pruned after the run
+        trainer.should_stop = True
+        sweeps.pruned_runs.append(pruned)
