@@ -10,8 +10,8 @@ A job that fails (a config error in one arm of the sweep, missing data, a diverg
 exception) does not end the sweep: ``mintnet.train`` logs the error with its traceback to the
 job's ``train.log``, finishes its W&B run with a non-zero exit code, records the outcome in the
 job's folder (:func:`record_job`, ``job_status.json``) and returns the worst value for the
-sweep's direction (:func:`worst_value`) so that a sweeper such as Optuna records the trial and
-goes on. When the multirun ends, :class:`SweepSummary` prints one table of all jobs, writes it to
+sweep's direction (:func:`worst_value`); the Optuna sweeper reads the record and stores the trial
+as FAIL with its reason, and goes on. When the multirun ends, :class:`SweepSummary` prints one table of all jobs, writes it to
 ``<sweep dir>/summary.csv``, and makes ``mintnet-train`` exit non-zero if any job failed.
 
 Every sweep resumes: run again with the same ``hydra.sweep.dir``, a job whose folder records it
