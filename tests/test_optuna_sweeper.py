@@ -21,6 +21,7 @@ from hydra_plugins.mintnet_optuna.study import build, derived_seed
 from tests.conftest import CONF_DIR
 from tests.test_ddp import ROOT, TINY_DENSITY, run_train
 from tests.test_sweeps import FAST, GUARD, summary_csv
+from tests.wandb_records import read_records, run_contents
 
 
 def test_the_search_space_reads_hydras_override_grammar():
@@ -82,7 +83,9 @@ def train_steps(job: Path) -> int:
 
 
 @pytest.mark.slow
-def test_a_search_records_a_diverged_trial_as_failed_and_prunes_a_worse_one(tmp_path):
+def test_a_search_records_a_diverged_trial_as_failed_and_prunes_a_worse_one(
+    tmp_path, wandb_offline
+):
     """Trials lr=3e-3 (trains), 1e12 (diverges: FAIL, the search goes on) and 1e-6 (worse than
     the median after its first epoch: PRUNED, fewer steps)."""
     sweep = tmp_path / "search"
@@ -93,7 +96,8 @@ def test_a_search_records_a_diverged_trial_as_failed_and_prunes_a_worse_one(tmp_
     args = ["-m", "hparams_search=density_optuna", "hydra.sweeper.params=null"]
     args += ["model.optimizer.lr=choice(3e-3,1e12,1e-6)", "hydra.sweeper.n_trials=3"]
     args += ["hydra.sweeper.pruner.n_startup_trials=1", "hydra.sweeper.pruner.n_warmup_steps=0"]
-    args += [f"hydra.sweep.dir={sweep}", "logger=csv", *FAST, *GUARD, "trainer.max_epochs=3"]
+    args += [f"hydra.sweep.dir={sweep}", "logger=[csv,wandb]", *FAST, *GUARD]
+    args += ["trainer.max_epochs=3"]
     run = run_train([*args, *TINY_DENSITY], tmp_path, expect=1)  # the diverged trial failed
 
     trials = load(sweep).trials
@@ -106,6 +110,12 @@ def test_a_search_records_a_diverged_trial_as_failed_and_prunes_a_worse_one(tmp_
     assert [r["status"] for r in summary_csv(sweep)] == ["ok", "failed", "pruned"]
     assert "3 jobs, 1 failed, 1 pruned" in run.stdout
     assert f"optuna-dashboard sqlite:///{sweep / 'optuna.db'}" in run.stdout
+    (run_file,) = (sweep / "2").glob("wandb/offline-run-*/run-*.wandb")
+    assert "optuna/pruned" in run_contents(run_file)["metrics"]  # the W&B run's summary says so
+    (exit_record,) = [
+        r.exit for r in read_records(run_file) if r.WhichOneof("record_type") == "exit"
+    ]
+    assert exit_record.exit_code == 0  # stopped by the pruner: not a failed run
 
 
 def wait_for(path: Path, process: subprocess.Popen, timeout: float = 240) -> None:
