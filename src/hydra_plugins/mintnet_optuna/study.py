@@ -62,17 +62,20 @@ def job_numbers(trials: list[Any]) -> list[int]:
     return [int(t.user_attrs["job"]) for t in trials if "job" in t.user_attrs]
 
 
-def resume_interrupted(study: Any) -> list[int]:
-    """Mark the study's running trials (their process was killed) failed as interrupted, and
-    queue their parameters again, for the same job numbers; returns those job numbers."""
+def resume_interrupted(study: Any, storage: Any) -> list[int]:
+    """Mark the running trials of ``study`` (kept in ``storage``, an Optuna storage) failed as
+    interrupted (their process was killed), and queue their parameters again, for the same job
+    numbers; returns those job numbers."""
     from optuna.trial import TrialState
 
-    storage = study._storage  # noqa: SLF001  (the storage API is public; the study's handle on it is not)
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    study_id = storage.get_study_id_from_name(study.study_name)
     jobs = []
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        storage.set_trial_user_attr(trial._trial_id, "interrupted", True)
-        storage.set_trial_user_attr(trial._trial_id, "reason", INTERRUPTED)
-        storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+    for trial in running:
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+        storage.set_trial_user_attr(trial_id, "interrupted", True)
+        storage.set_trial_user_attr(trial_id, "reason", INTERRUPTED)
+        storage.set_trial_state_values(trial_id, TrialState.FAIL)
         attrs = {"resumes_trial": trial.number}
         if "job" in trial.user_attrs:
             attrs["job"] = trial.user_attrs["job"]

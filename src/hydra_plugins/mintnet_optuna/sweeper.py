@@ -67,14 +67,14 @@ class OptunaSweeper(Sweeper):
             hydra_context=hydra_context, task_function=task_function, config=config
         )
 
-    def _study(self) -> Any:
+    def _study(self, storage: Any) -> Any:
         import optuna
 
         existing = 0
         if self.storage:
             try:
                 existing = len(
-                    optuna.load_study(study_name=self.study_name, storage=self.storage).trials
+                    optuna.load_study(study_name=self.study_name, storage=storage).trials
                 )
             except KeyError:  # a new study
                 pass
@@ -84,7 +84,7 @@ class OptunaSweeper(Sweeper):
             sampler = build(self.sampler_cfg, seed=seed)
         pruner = build(self.pruner_cfg) if self.pruner_cfg else optuna.pruners.NopPruner()
         return optuna.create_study(
-            storage=self.storage,
+            storage=storage,
             sampler=sampler,
             pruner=pruner,
             study_name=self.study_name,
@@ -99,8 +99,11 @@ class OptunaSweeper(Sweeper):
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
-        study = self._study()
-        resumed = resume_interrupted(study)
+        import optuna
+
+        storage = optuna.storages.get_storage(self.storage)  # None: in memory
+        study = self._study(storage)
+        resumed = resume_interrupted(study, storage)
         trials = study.get_trials(deepcopy=False)
         finished = len(finished_trials(trials))
         folders = [int(p.name) for p in sweep_dir.iterdir() if p.is_dir() and p.name.isdigit()]
