@@ -118,6 +118,27 @@ def test_a_search_records_a_diverged_trial_as_failed_and_prunes_a_worse_one(
     assert exit_record.exit_code == 0  # stopped by the pruner: not a failed run
 
 
+@pytest.mark.slow
+def test_a_ddp_trial_is_pruned_on_every_rank(tmp_path):
+    """Rank 0 asks the pruner; every rank stops at the end of that epoch (no rank is left
+    waiting in a collective), and the trial is recorded as pruned."""
+    sweep = tmp_path / "search"
+    sweep.mkdir()
+    study = optuna.create_study(study_name="density", storage=f"sqlite:///{sweep / 'optuna.db'}")
+    for lr in (3e-3, 1e-6):
+        study.enqueue_trial({"model.optimizer.lr": lr})
+    args = ["-m", "hparams_search=density_optuna", "hydra.sweeper.params=null"]
+    args += ["model.optimizer.lr=choice(3e-3,1e-6)", "hydra.sweeper.n_trials=2"]
+    args += ["hydra.sweeper.pruner.n_startup_trials=1", "hydra.sweeper.pruner.n_warmup_steps=0"]
+    args += [f"hydra.sweep.dir={sweep}", "logger=csv", *FAST, "trainer=ddp_cpu"]
+    run_train([*args, "trainer.max_epochs=3", *TINY_DENSITY], tmp_path)
+
+    trials = load(sweep).trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.PRUNED]
+    assert train_steps(sweep / "1") < train_steps(sweep / "0")
+    assert [r["status"] for r in summary_csv(sweep)] == ["ok", "pruned"]
+
+
 def wait_for(path: Path, process: subprocess.Popen, timeout: float = 240) -> None:
     deadline = time.monotonic() + timeout
     while not path.exists():

@@ -103,12 +103,16 @@ def sweep_info(task_name: str) -> dict[str, Any] | None:
 
 def record_sweep(cfg: DictConfig) -> None:
     """In a multirun job, add ``cfg.sweep`` (see :func:`sweep_info`) and give the W&B logger the
-    sweep's group and the run name ``<group>/<job number>``, unless the config sets them."""
+    sweep's group and the run name ``<group>/<job number>``, unless the config sets them. In a
+    trial of an Optuna search (``hydra.sweeper.trial``), add the pruning callback."""
     info = sweep_info(cfg.get("task_name", "run"))
-    if info is None:
-        return
-    sweeper = HydraConfig.get().sweeper
+    sweeper = HydraConfig.get().sweeper if HydraConfig.initialized() else None
     trial = sweeper.get("trial") if isinstance(sweeper, DictConfig) else None
+    if info is None:
+        if trial is not None:  # DDP rank > 0 of a trial: it joins rank 0's pruning decisions
+            with open_dict(cfg):
+                _add_pruning(cfg, None, int(trial))
+        return
     with open_dict(cfg):
         cfg.sweep = info
         if trial is not None and sweeper.get("storage"):
@@ -122,16 +126,17 @@ def record_sweep(cfg: DictConfig) -> None:
                 wandb.name = f"{info['group']}/{info['job']}"
 
 
-def _add_pruning(cfg: DictConfig, sweeper: DictConfig, trial: int) -> None:
-    """``callbacks.optuna_pruning``: the job reports to its trial and stops when pruned."""
+def _add_pruning(cfg: DictConfig, sweeper: DictConfig | None, trial: int) -> None:
+    """``callbacks.optuna_pruning``: the job reports to its trial and stops when pruned
+    (``sweeper`` ``None``: a DDP rank > 0, which only follows rank 0)."""
     if cfg.get("callbacks") is None:
         cfg.callbacks = {}
-    pruner = sweeper.get("pruner")
+    pruner = sweeper.get("pruner") if sweeper is not None else None
     cfg.callbacks.optuna_pruning = {
         "_target_": "mintnet.callbacks.OptunaPruning",
         "_recursive_": False,  # the callback builds the pruner (hydra.sweeper.pruner) itself
-        "storage": sweeper.storage,
-        "study_name": sweeper.study_name,
+        "storage": sweeper.storage if sweeper is not None else None,
+        "study_name": sweeper.study_name if sweeper is not None else None,
         "trial": trial,
         "monitor": cfg.monitor.metric,
         "pruner": OmegaConf.to_container(pruner, resolve=True) if pruner else None,

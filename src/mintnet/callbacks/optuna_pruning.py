@@ -29,7 +29,12 @@ class OptunaPruning(pl.Callback):
     end of the epoch and note it in :data:`mintnet.sweeps.pruned_runs`."""
 
     def __init__(
-        self, storage: str, study_name: str, trial: int, monitor: str, pruner: Any = None
+        self,
+        storage: str | None,
+        study_name: str | None,
+        trial: int,
+        monitor: str,
+        pruner: Any = None,
     ) -> None:
         self.storage, self.study_name, self.number = storage, study_name, int(trial)
         self.monitor = monitor
@@ -57,24 +62,35 @@ class OptunaPruning(pl.Callback):
         return self._trial.should_prune()
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
         value = trainer.callback_metrics.get(self.monitor)
-        if trainer.sanity_checking or value is None or trainer.global_rank != 0:
+        value = math.nan if value is None else float(value)
+        epoch, prune = trainer.current_epoch, False
+        if trainer.global_rank == 0 and not math.isnan(value):
+            prune = self._should_prune(epoch, value)
+        if trainer.world_size > 1:  # every rank has this callback: all stop, or none
+            prune = trainer.strategy.broadcast(prune, src=0)
+        if not prune:
             return
-        epoch, value = trainer.current_epoch, float(value)
-        if not self._should_prune(epoch, value):
-            return
-        reason = f"after epoch {epoch}: {self.monitor}={value:.6g}"
-        log.info("trial %d %s", self.number, reason)
-        for logger in trainer.loggers:
-            if isinstance(logger, WandbLogger):
-                run = logger.experiment
-                run.summary.update({"optuna/pruned": True, "optuna/pruned_epoch": epoch})
-                run.tags = (*(run.tags or ()), "pruned")
-        pruned = TrialPruned(reason, value if math.isfinite(value) else None)
+        pruned = TrialPruned(
+            f"after epoch {epoch}: {self.monitor}={value:.6g}",
+            value if math.isfinite(value) else None,
+        )
+        if trainer.global_rank == 0:
+            log.info("trial %d %s", self.number, pruned)
+            _mark_wandb_runs(trainer, epoch)
         if trainer.world_size == 1:
             raise pruned
-        # DDP: the other ranks have no such callback (they run the job as a single run); every
-        # rank stops at the end of this epoch (Lightning reduces should_stop across ranks), and
-        # rank 0's job records the trial as pruned after the run
+        # DDP: every rank stops at the end of this epoch (and tests, as ranks stay in step);
+        # rank 0's job then records the trial as pruned
         trainer.should_stop = True
         sweeps.pruned_runs.append(pruned)
+
+
+def _mark_wandb_runs(trainer: pl.Trainer, epoch: int) -> None:
+    for logger in trainer.loggers:
+        if isinstance(logger, WandbLogger):
+            run = logger.experiment
+            run.summary.update({"optuna/pruned": True, "optuna/pruned_epoch": epoch})
+            run.tags = (*(run.tags or ()), "pruned")
