@@ -66,6 +66,10 @@ def test_the_wheel_holds_the_library_and_not_the_folders_beside_it(wheel):
     assert {"mintnet", "hydra_plugins"} <= tops
     assert not {"reproduction", "benchmarks", "tests"} & tops, sorted(tops)
     assert {t for t in tops if not t.endswith(".dist-info")} == {"mintnet", "hydra_plugins"}
+    with zipfile.ZipFile(wheel) as archive:  # the Optuna sweeper, its samplers and pruners
+        names = set(archive.namelist())
+    assert "hydra_plugins/mintnet_optuna/sweeper.py" in names
+    assert {f"mintnet/conf/hydra/sweeper/{n}.yaml" for n in ("optuna", "pruner/median")} <= names
 
 
 @pytest.mark.slow

@@ -18,7 +18,17 @@ PACKAGE = SRC / "mintnet"
 FLOORS: list[set[str]] = [
     {"errors", "conf", "run_log"},
     {"nn"},
-    {"", "config", "data", "distributed", "pixel_baseline", "random_state", "resolvers", "sweeps"},
+    {
+        "",
+        "config",
+        "data",
+        "distributed",
+        "pixel_baseline",
+        "random_state",
+        "resolvers",
+        "sweeps",
+        "sweep_stop",
+    },
     {"modules"},
     {"checkpoint"},
     {"analysis"},

@@ -105,6 +105,8 @@ def child_command(local_rank: int) -> tuple[list[str], str]:
         if source.provider == "command-line" and source.schema == "file":  # --config-dir
             command.append(f"--config-dir={source.path}")
     command += list(hydra_cfg.overrides.task)
+    # an Optuna trial's number: the ranks then follow rank 0's pruning decisions
+    command += [o for o in hydra_cfg.overrides.hydra if o.startswith("++hydra.sweeper.trial=")]
     if hydra_cfg.job.chdir:
         command.append("hydra.job.chdir=true")
     command += [

@@ -10,9 +10,15 @@ A job that fails (a config error in one arm of the sweep, missing data, a diverg
 exception) does not end the sweep: ``mintnet.train`` logs the error with its traceback to the
 job's ``train.log``, finishes its W&B run with a non-zero exit code, records the outcome in the
 job's folder (:func:`record_job`, ``job_status.json``) and returns the worst value for the
-sweep's direction (:func:`worst_value`) so that a sweeper such as Optuna records the trial and
-goes on. When the multirun ends, :class:`SweepSummary` prints one table of all jobs, writes it to
+sweep's direction (:func:`worst_value`); the Optuna sweeper reads the record and stores the trial
+as FAIL with its reason, and goes on. When the multirun ends, :class:`SweepSummary` prints one table of all jobs, writes it to
 ``<sweep dir>/summary.csv``, and makes ``mintnet-train`` exit non-zero if any job failed.
+
+Every sweep resumes: run again with the same ``hydra.sweep.dir``, a job whose folder records it
+finished (ok or pruned) with the same overrides returns its recorded value without training
+(:func:`finished_job`), an interrupted job continues from its own ``checkpoints/last.ckpt``, and
+the others run. A job of an Optuna search reports to its trial at every validation and stops
+when the study's pruner says so (:class:`TrialPruned`, status ``pruned``).
 """
 
 import csv
@@ -28,16 +34,21 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 __all__ = [
+    "FINISHED",
     "JOB_STATUS_FILE",
     "SUMMARY_FILE",
     "SweepSummary",
+    "TrialPruned",
     "failed_jobs",
+    "finished_job",
+    "pruned_runs",
     "record_job",
     "record_sweep",
     "summary_rows",
     "sweep_info",
     "swept_overrides",
     "worst_value",
+    "write_summary",
 ]
 
 log = logging.getLogger(__name__)
@@ -49,8 +60,23 @@ JOB_STATUS_FILE = "job_status.json"
 SUMMARY_FILE = "summary.csv"
 """The table of all jobs, in the sweep folder."""
 
+FINISHED = ("ok", "pruned")
+"""The statuses of a job that is done: a rerun of the sweep does not train it again."""
+
+pruned_runs: list["TrialPruned"] = []
+"""Set by the pruning callback of a DDP job, which stops all ranks instead of raising."""
+
 failed_jobs: list[int] = []
 """Job numbers that failed in the multirun this process last ran (read by ``mintnet-train``)."""
+
+
+class TrialPruned(Exception):  # noqa: N818  (Optuna's name for it)
+    """Raised by :class:`mintnet.callbacks.optuna_pruning.OptunaPruning` when the study's pruner
+    stops the trial; ``value``: the monitored metric at that validation."""
+
+    def __init__(self, reason: str, value: float | None = None) -> None:
+        super().__init__(reason)
+        self.value = value
 
 
 def sweep_info(task_name: str) -> dict[str, Any] | None:
@@ -77,18 +103,60 @@ def sweep_info(task_name: str) -> dict[str, Any] | None:
 
 def record_sweep(cfg: DictConfig) -> None:
     """In a multirun job, add ``cfg.sweep`` (see :func:`sweep_info`) and give the W&B logger the
-    sweep's group and the run name ``<group>/<job number>``, unless the config sets them."""
+    sweep's group and the run name ``<group>/<job number>``, unless the config sets them. In a
+    trial of an Optuna search (``hydra.sweeper.trial``), add the pruning callback."""
     info = sweep_info(cfg.get("task_name", "run"))
+    sweeper = HydraConfig.get().sweeper if HydraConfig.initialized() else None
+    trial = sweeper.get("trial") if isinstance(sweeper, DictConfig) else None
     if info is None:
+        if trial is not None:  # DDP rank > 0 of a trial: it joins rank 0's pruning decisions
+            with open_dict(cfg):
+                _add_pruning(cfg, None, int(trial))
         return
     with open_dict(cfg):
         cfg.sweep = info
+        if trial is not None and sweeper.get("storage"):
+            cfg.sweep.trial = trial
+            _add_pruning(cfg, sweeper, int(trial))
         wandb = OmegaConf.select(cfg, "logger.wandb")
         if wandb is not None:
             if wandb.get("group") is None:
                 wandb.group = info["group"]
             if wandb.get("name") is None:
                 wandb.name = f"{info['group']}/{info['job']}"
+
+
+def _add_pruning(cfg: DictConfig, sweeper: DictConfig | None, trial: int) -> None:
+    """``callbacks.optuna_pruning``: the job reports to its trial and stops when pruned
+    (``sweeper`` ``None``: a DDP rank > 0, which only follows rank 0)."""
+    if cfg.get("callbacks") is None:
+        cfg.callbacks = {}
+    pruner = sweeper.get("pruner") if sweeper is not None else None
+    cfg.callbacks.optuna_pruning = {
+        "_target_": "mintnet.callbacks.OptunaPruning",
+        "_recursive_": False,  # the callback builds the pruner (hydra.sweeper.pruner) itself
+        "storage": sweeper.storage if sweeper is not None else None,
+        "study_name": sweeper.study_name if sweeper is not None else None,
+        "trial": trial,
+        "monitor": cfg.monitor.metric,
+        "pruner": OmegaConf.to_container(pruner, resolve=True) if pruner else None,
+    }
+
+
+def finished_job(cfg: DictConfig) -> dict[str, Any] | None:
+    """The record of the current multirun job if an earlier run of the sweep finished it (status
+    ok or pruned) with the same overrides, else ``None``: a rerun sweep skips it."""
+    info = sweep_info(cfg.get("task_name", "run"))
+    if info is None:
+        return None
+    try:
+        record = json.loads(
+            (Path(HydraConfig.get().runtime.output_dir) / JOB_STATUS_FILE).read_text()
+        )
+    except (OSError, ValueError):
+        return None
+    same = record.get("overrides") == info["overrides"]
+    return record if same and record.get("status") in FINISHED else None
 
 
 def worst_value(mode: str) -> float:
@@ -164,7 +232,12 @@ def _format_table(rows: list[dict[str, Any]], metric: str) -> str:
     header = ["job", "swept overrides", "status", metric, "run folder"]
     lines = []
     for row, overrides in zip(rows, swept_overrides(rows), strict=True):
-        status = row["status"] if row["status"] == "ok" else f"{row['status']}: {row['reason']}"
+        status = row["status"]
+        status = (
+            status
+            if status == "ok"
+            else f"{status.replace('interrupted', 'failed')}: {row['reason']}"
+        )
         status = status if len(status) <= 100 else status[:99] + "…"  # whole in summary.csv
         value = "-" if row["value"] is None else f"{row['value']:.6g}"
         lines.append([str(row["job"]), " ".join(overrides), status, value, row["dir"]])
@@ -175,36 +248,40 @@ def _format_table(rows: list[dict[str, Any]], metric: str) -> str:
     )
 
 
+def write_summary(sweep_dir: str | Path) -> list[dict[str, Any]]:
+    """Write ``<sweep dir>/summary.csv``, note the failed jobs in :data:`failed_jobs`, print the
+    table (nothing when the folder holds no job); returns the rows."""
+    sweep_dir = Path(sweep_dir)
+    rows = summary_rows(sweep_dir) if sweep_dir.is_dir() else []
+    if not rows:
+        return rows
+    metric = next((r["metric"] for r in rows if r.get("metric")), "value")
+    with (sweep_dir / SUMMARY_FILE).open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["job", "overrides", "status", "reason", metric, "run_folder"])
+        for row in rows:
+            value = "" if row["value"] is None else row["value"]
+            overrides = " ".join(row["overrides"])
+            writer.writerow(
+                [row["job"], overrides, row["status"], row["reason"], value, row["dir"]]
+            )
+    failed_jobs[:] = [int(r["job"]) for r in rows if r["status"] not in FINISHED]
+    pruned = sum(r["status"] == "pruned" for r in rows)
+    counts = f"{len(failed_jobs)} failed" + (f", {pruned} pruned" if pruned else "")
+    print(f"\nsweep {sweep_dir}: {len(rows)} jobs, {counts} ({metric})")
+    print(_format_table(rows, metric))
+    print(f"table: {sweep_dir / SUMMARY_FILE}", flush=True)
+    return rows
+
+
 class SweepSummary(Callback):
     """Hydra callback (``hydra.callbacks`` in ``conf/train.yaml``): at the end of a multirun,
     print the table of its jobs (job, overrides, status, the value returned to the sweeper, run
     folder), write it to ``<sweep dir>/summary.csv``, and note the failed jobs in
-    :data:`failed_jobs` so that ``mintnet-train`` exits non-zero."""
+    :data:`failed_jobs` so that ``mintnet-train`` exits non-zero (:func:`write_summary`)."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         failed_jobs.clear()
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        sweep_dir = Path(config.hydra.sweep.dir)
-        rows = summary_rows(sweep_dir)
-        if not rows:
-            return
-        metric = next((r["metric"] for r in rows if r.get("metric")), "value")
-        with (sweep_dir / SUMMARY_FILE).open("w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(["job", "overrides", "status", "reason", metric, "run_folder"])
-            for row in rows:
-                writer.writerow(
-                    [
-                        row["job"],
-                        " ".join(row["overrides"]),
-                        row["status"],
-                        row["reason"],
-                        "" if row["value"] is None else row["value"],
-                        row["dir"],
-                    ]
-                )
-        failed_jobs[:] = [int(r["job"]) for r in rows if r["status"] != "ok"]
-        print(f"\nsweep {sweep_dir}: {len(rows)} jobs, {len(failed_jobs)} failed ({metric})")
-        print(_format_table(rows, metric))
-        print(f"table: {sweep_dir / SUMMARY_FILE}", flush=True)
+        write_summary(config.hydra.sweep.dir)

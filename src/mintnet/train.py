@@ -18,7 +18,7 @@ import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning.utilities.exceptions import MisconfigurationException, SIGTERMException
 
-from mintnet import sweeps
+from mintnet import sweep_stop, sweeps
 from mintnet.checkpoint import prepare_resume, resume_checkpoint
 from mintnet.cli.reporting import reported_errors
 from mintnet.config import ConfigError, fill_from_data, validate
@@ -126,6 +126,9 @@ def train(cfg: DictConfig) -> RunResult:
     except SIGTERMException:
         exit_code = PREEMPTED_EXIT_CODE
         raise
+    except sweeps.TrialPruned:  # the study's pruner stopped it: a decision, not an error
+        exit_code = 0
+        raise
     finally:
         finish_run(exit_code)
 
@@ -151,7 +154,15 @@ def _fit_and_test(cfg: DictConfig) -> RunResult:
         Path(trainer.default_root_dir),
         Path(best) if best else None,
         samples[-1] if samples else None,
+        {"best_model_score": _best_score(trainer)},
     )
+
+
+def _best_score(trainer: pl.Trainer) -> float | None:
+    """The monitored metric's best value as the checkpoint callback knows it (restored with a
+    resumed run, even one that had no epoch left to validate)."""
+    score = trainer.checkpoint_callback.best_model_score if trainer.checkpoint_callback else None
+    return None if score is None else float(score)
 
 
 def summary(result: RunResult) -> str:
@@ -178,6 +189,7 @@ def objective(cfg: DictConfig, result: RunResult) -> float | None:
     of the monitored metric during the run, e.g. ``val/bpd_best``), else the monitored metric."""
     metric = OmegaConf.select(cfg, "monitor.objective", default=None) or cfg.monitor.metric
     value = result.metrics.get(metric, result.metrics.get(cfg.monitor.metric))
+    value = result.extra.get("best_model_score") if value is None else value
     return None if value is None else float(value)
 
 
@@ -221,10 +233,23 @@ def run_one(cfg: DictConfig) -> float | None:
 def run_sweep_job(cfg: DictConfig) -> float:
     """One job of a multirun: a failure is logged (with its traceback, to the job's
     ``train.log``) and recorded, and the worst value for ``monitor.mode`` is returned, so the
-    sweep goes on. A SIGTERM still stops the whole sweep (exit 143)."""
+    sweep goes on. A job that an earlier run of the sweep finished returns its recorded value; a
+    trial stopped by the study's pruner is recorded as pruned. A SIGTERM still stops the whole
+    sweep (exit 143)."""
     worst = sweeps.worst_value(cfg.monitor.mode)
+    if (done := sweeps.finished_job(cfg)) is not None:
+        print(
+            f"mintnet-train: job {done['job']} finished before ({done['status']}): not run again"
+        )
+        return worst if done["value"] is None else done["value"]
+    sweeps.pruned_runs.clear()
     try:
         result = train(cfg)
+        if sweeps.pruned_runs:  # a DDP job, stopped by the pruner at the end of an epoch
+            raise sweeps.pruned_runs.pop()
+    except sweeps.TrialPruned as pruned:
+        sweeps.record_job(cfg, "pruned", str(pruned), value=pruned.value)
+        return worst if pruned.value is None else pruned.value
     except SIGTERMException as stop:
         sweeps.record_job(cfg, "failed", _stop_reason(stop))
         _report_sigterm(cfg, stop)
@@ -258,8 +283,15 @@ def hydra_task(cfg: DictConfig) -> float | None:
 
 def main() -> None:
     """``python -m mintnet.train`` / ``mintnet-train``: exits non-zero if a job of a multirun
-    failed (after all jobs ran and the summary table was printed)."""
-    hydra_task()
+    failed (after all jobs ran and the summary table was printed). A sweep stopped by Ctrl-C or
+    SIGTERM prints its table so far and the command that resumes it."""
+    try:
+        hydra_task()
+    except (KeyboardInterrupt, SystemExit) as stop:
+        code = 130 if isinstance(stop, KeyboardInterrupt) else stop.code
+        if sweep_stop.report_stop():
+            raise SystemExit(code) from None
+        raise
     if sweeps.failed_jobs:
         failed = ", ".join(map(str, sweeps.failed_jobs))
         print(f"mintnet-train: {len(sweeps.failed_jobs)} job(s) failed: {failed}", file=sys.stderr)

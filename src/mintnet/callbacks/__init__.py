@@ -2,6 +2,7 @@
 
 from mintnet.callbacks.inversion_error import InversionErrorCallback
 from mintnet.callbacks.non_finite_guard import NonFiniteGuard, NonFiniteLossError
+from mintnet.callbacks.optuna_pruning import OptunaPruning
 from mintnet.callbacks.preemption import PreemptionCheckpoint
 from mintnet.callbacks.progress import TextProgressBar, progress_bar
 from mintnet.callbacks.sample_images import SampleImages
@@ -11,6 +12,7 @@ __all__ = [
     "InversionErrorCallback",
     "NonFiniteGuard",
     "NonFiniteLossError",
+    "OptunaPruning",
     "PreemptionCheckpoint",
     "SampleImages",
     "TextProgressBar",
