@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning.utilities.exceptions import MisconfigurationException, SIGTERMException
 
 from mintnet import sweep_stop, sweeps
+from mintnet.callbacks.preemption import PREEMPTED_EXIT_CODE, report_stop, stop_reason
 from mintnet.checkpoint import prepare_resume, resume_checkpoint
 from mintnet.cli.reporting import reported_errors
 from mintnet.config import ConfigError, fill_from_data, validate
@@ -34,7 +35,6 @@ register_resolvers()
 
 log = logging.getLogger(__name__)
 CONFIG_PATH = "conf"  # the package's configs (the repository's top-level conf/ links here)
-PREEMPTED_EXIT_CODE = 143  # 128 + SIGTERM, the shell's convention for a process ended by SIGTERM
 
 
 def instantiate(cfg: DictConfig, key: str, name: str | None = None, **kwargs: Any) -> Any:
@@ -193,38 +193,13 @@ def objective(cfg: DictConfig, result: RunResult) -> float | None:
     return None if value is None else float(value)
 
 
-def _stop_reason(stop: SIGTERMException) -> str:
-    received = getattr(stop, "stop_signal", None)
-    return f"stopped by {received.name if received else 'SIGTERM'}"
-
-
-def _report_sigterm(cfg: DictConfig, stop: SIGTERMException) -> None:
-    """Say where the stopped run's checkpoint is and how to continue it, hand the signal on (a
-    Slurm time-limit warning: the job is requeued now that the checkpoint is written), exit 143."""
-    preemption = OmegaConf.select(cfg, "callbacks.preemption")
-    where = f"{preemption.dirpath}/{preemption.filename}.ckpt" if preemption else None
-    reason = _stop_reason(stop)
-    say(
-        f"mintnet-train: {reason}; checkpoint {where}; continue in this folder with "
-        f"hydra.run.dir={cfg.paths.output_dir} (ckpt_path=auto), or resume with ckpt_path={where}"
-        if where
-        else f"mintnet-train: {reason} (callbacks.preemption is off: no checkpoint)",
-        logging.WARNING,
-        sys.stderr,
-    )
-    hand_over = getattr(stop, "hand_over", None)
-    if hand_over is not None:
-        hand_over()
-    raise SystemExit(PREEMPTED_EXIT_CODE) from stop
-
-
 def run_one(cfg: DictConfig) -> float | None:
     """A single run: expected errors become one line on stderr and exit status 1."""
     with reported_errors("mintnet-train"):
         try:
             result = train(cfg)
         except SIGTERMException as stop:
-            _report_sigterm(cfg, stop)
+            report_stop(cfg, stop)
     if pl.utilities.rank_zero_only.rank == 0:
         say(summary(result))
     return objective(cfg, result)
@@ -251,8 +226,8 @@ def run_sweep_job(cfg: DictConfig) -> float:
         sweeps.record_job(cfg, "pruned", str(pruned), value=pruned.value)
         return worst if pruned.value is None else pruned.value
     except SIGTERMException as stop:
-        sweeps.record_job(cfg, "failed", _stop_reason(stop))
-        _report_sigterm(cfg, stop)
+        sweeps.record_job(cfg, "failed", stop_reason(stop))
+        report_stop(cfg, stop)
     except Exception as error:
         expected = isinstance(error, MintNetError)
         reason = str(error) if expected else f"{type(error).__name__}: {error}"

@@ -1,19 +1,24 @@
 """Stop cleanly when the run is told to (SIGTERM: Slurm pre-emption, ``scancel``, ``kill``;
 SIGUSR2/SIGUSR1: a time limit ahead) and save a checkpoint from which the run continues exactly."""
 
+import logging
 import os
 import signal
 import subprocess
+import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, NoReturn
 
 import pytorch_lightning as pl
+from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-__all__ = ["PreemptionCheckpoint"]
+from mintnet.run_log import say
+
+__all__ = ["PREEMPTED_EXIT_CODE", "PreemptionCheckpoint", "report_stop", "stop_reason"]
 
 
 class PreemptionCheckpoint(pl.Callback):
@@ -144,3 +149,34 @@ class PreemptionCheckpoint(pl.Callback):
 
     def state_dict(self) -> dict[str, Any]:
         return {}
+
+
+PREEMPTED_EXIT_CODE = 143
+"""The exit status of a run stopped by a signal: 128 + SIGTERM, the shell's convention."""
+
+
+def stop_reason(stop: SIGTERMException) -> str:
+    """``stopped by <signal>`` for the exception that stopped a run."""
+    received = getattr(stop, "stop_signal", None)
+    return f"stopped by {received.name if received else 'SIGTERM'}"
+
+
+def report_stop(cfg: DictConfig, stop: SIGTERMException) -> NoReturn:
+    """Say where the stopped run's checkpoint is and how to continue it (stderr and the run's
+    log), hand the signal on (a Slurm time-limit warning: the job is requeued now that the
+    checkpoint is written), and exit with :data:`PREEMPTED_EXIT_CODE`."""
+    preemption = OmegaConf.select(cfg, "callbacks.preemption")
+    where = f"{preemption.dirpath}/{preemption.filename}.ckpt" if preemption else None
+    reason = stop_reason(stop)
+    say(
+        f"mintnet-train: {reason}; checkpoint {where}; continue in this folder with "
+        f"hydra.run.dir={cfg.paths.output_dir} (ckpt_path=auto), or resume with ckpt_path={where}"
+        if where
+        else f"mintnet-train: {reason} (callbacks.preemption is off: no checkpoint)",
+        logging.WARNING,
+        sys.stderr,
+    )
+    hand_over = getattr(stop, "hand_over", None)
+    if hand_over is not None:
+        hand_over()
+    raise SystemExit(PREEMPTED_EXIT_CODE) from stop
