@@ -19,6 +19,7 @@ FLOORS: list[set[str]] = [
     {"errors", "conf"},
     {"nn"},
     {"", "config", "data", "distributed", "pixel_baseline", "random_state", "resolvers", "sweeps"},
+    {"threads"},
     {"modules"},
     {"checkpoint"},
     {"analysis"},

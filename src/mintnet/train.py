@@ -19,7 +19,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.utilities.exceptions import MisconfigurationException, SIGTERMException
 
-from mintnet import sweeps
+from mintnet import sweeps, threads
 from mintnet.checkpoint import prepare_resume
 from mintnet.cli.reporting import reported_errors
 from mintnet.config import ConfigError, fill_from_data, validate
@@ -116,6 +116,7 @@ def train(cfg: DictConfig) -> RunResult:
 
 
 def _fit_and_test(cfg: DictConfig) -> RunResult:
+    threads.configure_run(cfg)  # `threads: auto|N`; prints the run's `threads:` line
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True)
     datamodule, model, trainer = build(cfg)
