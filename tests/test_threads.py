@@ -23,19 +23,30 @@ def test_threads_setting_wins_over_everything():
     assert decide("5", env={}).intra == 5
 
 
-def test_auto_takes_every_core_of_an_idle_machine():
+def test_auto_takes_every_idle_core_but_one_spare():
     choice = decide("auto", env={}, **IDLE_MACHINE)
-    assert (choice.intra, choice.source) == (8, "auto")
+    assert (choice.intra, choice.source) == (7, "auto")
+    assert decide("auto", env={}, cores=2, idle=2.0).intra == 1  # 2 cores: one thread
+    assert decide("auto", env={}, cores=1, idle=1.0).intra == 1
 
 
-@pytest.mark.parametrize(("idle", "expected"), [(6.8, 7), (1.0, 1), (0.05, 1), (None, 8)])
+@pytest.mark.parametrize(
+    ("idle", "expected"), [(6.8, 6), (3.0, 2), (1.0, 1), (0.05, 1), (None, 7)]
+)
 def test_auto_leaves_the_cores_other_processes_keep_busy(idle, expected):
     assert decide("auto", env={}, cores=8, idle=idle).intra == expected
 
 
 @pytest.mark.parametrize(
     ("processes", "workers", "idle", "expected"),
-    [(4, 0, 8.0, 2), (2, 1, 8.0, 3), (3, 0, 8.0, 2), (16, 0, 8.0, 1), (2, 0, 2.0, 1)],
+    [
+        (4, 0, 8.0, 2),
+        (2, 1, 8.0, 3),
+        (3, 0, 8.0, 2),
+        (16, 0, 8.0, 1),
+        (2, 0, 2.0, 1),
+        (2, 0, 4.0, 2),
+    ],
 )
 def test_ddp_ranks_and_loader_workers_share_the_cores(processes, workers, idle, expected):
     choice = decide(
@@ -48,7 +59,7 @@ def test_ranks_take_the_count_their_launcher_decided():
     env = {"OMP_NUM_THREADS": "2", INHERITED: "2", "LOCAL_RANK": "1"}
     assert decide("auto", env=env, cores=8, idle=0.0).source == "inherited"
     rank0 = decide("auto", env={**env, "LOCAL_RANK": "0"}, **IDLE_MACHINE)
-    assert (rank0.intra, rank0.source) == (8, "auto")  # its own export is no user setting
+    assert (rank0.intra, rank0.source) == (7, "auto")  # its own export is no user setting
 
 
 def test_slurm_cpus_per_task_caps_the_cores():
@@ -86,7 +97,8 @@ def test_a_ddp_run_config_gives_each_rank_its_share(compose_cfg, clean_threads, 
     assert (choice.intra, torch.get_num_threads()) == (2, 2)
     assert os.environ["OMP_NUM_THREADS"] == os.environ[INHERITED] == "2"  # for the ranks
     assert (
-        capsys.readouterr().out == "threads: 2 (auto: 8 cores, 2 each for 4 processes, 8 idle)\n"
+        capsys.readouterr().out
+        == "threads: 2 (auto: 8 cores, 2 each for 4 processes, 8 idle, 1 spare)\n"
     )
 
 

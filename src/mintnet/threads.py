@@ -11,7 +11,7 @@ thread (``docs/performance.md``). :func:`decide` picks the count, in this order:
 4. ``auto``: the cores this process may use (its affinity mask, at most ``SLURM_CPUS_PER_TASK``),
    divided among the processes that share them (local DDP ranks, concurrent jobs), less one per
    data-loader worker, and at most the cores that were idle over a short sample of
-   ``/proc/stat``; at least 1.
+   ``/proc/stat`` less one spare core (:data:`SPARE`), shared among those processes; at least 1.
 
 :func:`configure` applies the choice (intra- and inter-op), records it for child processes, and
 returns it; :meth:`ThreadChoice.header` is the line each run prints.
@@ -43,6 +43,10 @@ ranks): they take the count as decided instead of measuring a machine their pare
 
 SAMPLE_SECONDS = 0.2
 """How long ``auto`` watches ``/proc/stat`` for cores that other processes keep busy."""
+
+SPARE = 1
+"""Idle cores ``auto`` leaves alone: a process that starts later takes the spare core instead of
+preempting one of the run's threads, at whose barrier the others would then wait."""
 
 IDLE_ROUNDING = 0.3
 """A core counts as idle once at least ``1 - IDLE_ROUNDING`` of it was idle during the sample."""
@@ -163,10 +167,13 @@ def decide(
         parts.append(f"{loader_workers} loader workers")
     if idle is not None and idle < 0:
         idle = idle_cores()
+    free = cores if idle is None else min(cores, max(1, int(idle + IDLE_ROUNDING)))
     if idle is not None:
-        free = max(1, int(idle + IDLE_ROUNDING))
-        parts.append(f"{min(free, cores)} idle")
-        budget = min(budget, max(1, free // max(1, processes)))
+        parts.append(f"{free} idle")
+    if free > 1:
+        parts.append(f"{SPARE} spare")
+    each = (free - SPARE if free > 1 else free) / max(1, processes)
+    budget = min(budget, max(1, int(each + 0.5)))
     return ThreadChoice(budget, budget, "auto", ", ".join(parts))
 
 
