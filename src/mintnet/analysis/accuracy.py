@@ -39,9 +39,11 @@ EXACT_ITERATIONS_TOL = 1e-300
 """A tolerance no float32/float64 residual meets unless it is exactly 0 (when further iterations
 change nothing), so every layer runs exactly ``max_iter`` iterations."""
 
-STACK_ELEMENTS = 2**21
-"""Most elements (copies x B x C x H x W) one stacked inversion of :func:`inversion_errors_at`
-carries; more iteration counts are done in several stacks."""
+STACK_ELEMENTS = 2**18
+"""Most elements of the widest hidden activation (copies x B x C x H x W x K) in one stack of
+:func:`inversion_errors_at`; more iteration counts are done in several stacks, at least one copy
+each. Larger stacks leave the caches: with all 35 counts of the digits flow in one stack the pass
+took more CPU time than one inversion per count (docs/performance.md)."""
 
 Progress = Callable[[int], None]
 """Told the units of work done (:func:`figure4_work`) as they finish."""
@@ -88,11 +90,15 @@ def inversion_errors_at(
     Every ``T`` inverts layer :math:`\ell` from its own target (the inverse of layer
     :math:`\ell + 1` after ``T`` iterations), so the curves are not prefixes of one run. Instead the
     batch is repeated once per ``T`` (``(n_T B, C, H, W)``, up to :data:`STACK_ELEMENTS` per stack)
-    and each Mint layer's solver runs once, copy ``k`` stopping after exactly ``T_k`` updates
-    (its ``budget``): the same iterates as one inversion per ``T``. Returns ``(n_T, B)`` float64.
+    and each Mint layer's solver runs once per stack, copy ``k`` stopping after exactly ``T_k``
+    updates (its ``budget``): the same iterates as one inversion per ``T``. Returns ``(n_T, B)``
+    float64.
     """
     steps, batch, dims = [int(t) for t in iterations], v.shape[0], v[0].numel()
-    per_stack = max(1, STACK_ELEMENTS // (batch * dims))
+    width = max(
+        (m.hidden_groups for m in flow.net.modules() if isinstance(m, MintLayer)), default=1
+    )
+    per_stack = max(1, STACK_ELEMENTS // (batch * dims * width))
     errors = []
     for start in range(0, len(steps), per_stack):
         chunk = steps[start : start + per_stack]
