@@ -15,6 +15,7 @@ one process spinning on one core; ``heavy``: two per core), so the ratios come f
 import contextlib
 import os
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -70,15 +71,18 @@ def _env() -> dict[str, str]:
     return {**env, "WANDB_MODE": "disabled", "PYTHONUNBUFFERED": "1"}
 
 
-def _timed(command: list[str]) -> tuple[float, str]:
-    start = time.perf_counter()
+def _timed(command: list[str]) -> tuple[float, str, float]:
+    """Wall seconds, stdout and CPU seconds (user + system, all threads) of ``command``."""
+    before, start = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
     done = subprocess.run(command, cwd=ROOT, env=_env(), capture_output=True, text=True)
+    wall, after = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode:
         raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr[-2000:]}")
-    return time.perf_counter() - start, done.stdout
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return wall, done.stdout, cpu
 
 
-def _train(setting: str, out: Path, quick: bool) -> tuple[float, str]:
+def _train(setting: str, out: Path, quick: bool) -> tuple[float, str, float]:
     command = [sys.executable, "-m", "mintnet.train", "experiment=digits_density", "logger=none"]
     command += [f"threads={setting}", f"hydra.run.dir={out}", "callbacks.progress_bar=null"]
     if quick:
@@ -97,7 +101,7 @@ def _train_rows(tmp: Path, cores: int, quick: bool) -> tuple[list[dict[str, Any]
         for setting in ("1", "auto") if condition == "quiet" else ("auto",):
             out = tmp / f"train_{condition}_{setting}"
             with busy(spinners) as load:
-                wall, stdout = _train(setting, out, quick)
+                wall, stdout, cpu = _train(setting, out, quick)
             base = base or wall
             rows.append(
                 {
@@ -106,6 +110,7 @@ def _train_rows(tmp: Path, cores: int, quick: bool) -> tuple[list[dict[str, Any]
                     "load": load,
                     "threads": _printed(r"threads: (\d+ \([^)]*\))", stdout),
                     "wall_s": wall,
+                    "cpu_s": cpu,
                     "vs_quiet_1_thread": wall / base,
                     "test_bpd": _printed(r"test bits/dim: ([\d.]+)", stdout),
                 }
@@ -192,7 +197,7 @@ def _figure_rows(ckpt: Path, tmp: Path, quick: bool) -> list[dict[str, Any]]:
         for name, (module, *args) in commands.items():
             command = [sys.executable, "-m", module, "--ckpt", str(ckpt), "--out-dir", str(tmp)]
             with busy(spinners) as load:
-                wall, stdout = _timed(command + args)
+                wall, stdout, cpu = _timed(command + args)
             threads = _printed(r"threads: (\d+ \([^)]*\))", stdout)
             rows.append(
                 {
@@ -201,6 +206,7 @@ def _figure_rows(ckpt: Path, tmp: Path, quick: bool) -> list[dict[str, Any]]:
                     "load": load,
                     "threads": threads,
                     "wall_s": wall,
+                    "cpu_s": cpu,
                 }
             )
     return rows
