@@ -39,6 +39,7 @@ COLUMNS = [
     "load",
     "threads",
     "wall_s",
+    "cpu_s",
     "vs_quiet_1_thread",
     "test_bpd",
     "note",
