@@ -119,3 +119,20 @@ def test_results_pipeline_keeps_one_thread_unless_asked_and_shares_cores_among_j
     assert _threads("auto", jobs=2) == "threads: 1 (environment: OMP_NUM_THREADS=1)"
     os.environ.pop("OMP_NUM_THREADS")
     assert _threads("auto", jobs=2).startswith("threads: 4 (auto: 8 cores, 4 each for 2 processes")
+
+
+def test_the_benchmark_busy_processes_spin_and_are_gone_afterwards():
+    from benchmarks.threads import busy
+
+    with busy(1):
+        children = [p for p in os.listdir("/proc") if p.isdigit() and _parent(p) == os.getpid()]
+        assert children
+    assert all(not os.path.exists(f"/proc/{p}") or _parent(p) != os.getpid() for p in children)
+
+
+def _parent(pid: str) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat") as file:
+            return int(file.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
