@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks import device, inversion, layer_vs_floor, scaling, solvers, train_step
+from benchmarks import device, inversion, layer_vs_floor, scaling, solvers, threads, train_step
 from benchmarks.common import RESULTS_DIR
 
 BENCHMARKS = {
@@ -17,10 +17,12 @@ BENCHMARKS = {
     "solvers": solvers,
     "scaling": scaling,
     "device": device,
+    "threads": threads,
 }
 DEFAULT = ["layer_vs_floor", "train_step", "inversion", "solvers", "scaling"]
 """What runs without ``--only``: the CPU benchmarks. ``device`` (the paper's models at batch 64 on
-``--device``) is for a GPU: ``make bench-gpu``."""
+``--device``) is for a GPU: ``make bench-gpu``; ``threads`` (the thread policy beside busy processes it
+starts itself, minutes) runs with ``--only threads``."""
 
 
 def _parser() -> argparse.ArgumentParser:

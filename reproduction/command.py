@@ -94,7 +94,26 @@ def _parser() -> argparse.ArgumentParser:
         help="independent training runs of a step to run at once, one thread each (default: 1; "
         "the long density run always runs alone)",
     )
+    parser.add_argument(
+        "--threads",
+        default=None,
+        metavar="auto|N",
+        help="torch's CPU threads of each training run and of the analysis: auto (the policy of "
+        "mintnet.threads, the cores shared among --jobs) or N (default: OMP_NUM_THREADS if set, "
+        "else 1, as the documented results were measured)",
+    )
     return parser
+
+
+def _threads(setting: str | None, jobs: int) -> str:
+    """The ``threads:`` line; every training run and the analysis inherit the count."""
+    from mintnet.threads import decide
+
+    if setting is None:
+        setting = "auto" if os.environ.get("OMP_NUM_THREADS") else "1"
+    choice = decide(setting, processes=jobs)
+    os.environ["OMP_NUM_THREADS"] = str(choice.intra)  # the children's and the analysis' count
+    return choice.header()
 
 
 def _positive(text: str) -> int:
@@ -112,6 +131,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     doc = args.doc or (out / "results.md" if args.quick else Path("docs/results.md"))
     log = _printer()
     log(f"mintnet results ({profile.name}): runs in {out}, document {doc}; jobs: {args.jobs}")
+    try:
+        log(_threads(args.threads, args.jobs))
+    except ValueError as error:
+        print(f"reproduction: error: --threads: {error}", file=sys.stderr)
+        return 1
     pipeline = Pipeline(profile, out, args.data_root, log, args.download, args.jobs)
     log("== step 1/7: Fashion-MNIST files")
     from mintnet.data.errors import DatasetNotFoundError

@@ -29,6 +29,7 @@ FLOORS: list[set[str]] = [
         "sweeps",
         "sweep_stop",
     },
+    {"threads"},
     {"modules"},
     {"checkpoint"},
     {"analysis"},

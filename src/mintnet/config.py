@@ -60,6 +60,10 @@ def _is_number(v: Any) -> bool:
 # key -> (check, what is valid); keys absent from a config are not checked.
 RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "seed": (lambda v: v is None or (_is_int(v) and v >= 0), "null or an integer >= 0"),
+    "threads": (
+        lambda v: v == "auto" or (_is_int(v) and v >= 1),
+        "'auto' or an integer >= 1 (torch's CPU threads)",
+    ),
     "data.batch_size": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     "data.num_workers": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
     "model.n_bins": (lambda v: _is_int(v) and v >= 2, "an integer >= 2"),

@@ -9,6 +9,7 @@ from omegaconf import DictConfig, OmegaConf
 from mintnet.checkpoint import load_module
 from mintnet.cli.reporting import reported_errors
 from mintnet.config import ConfigError, fill_from_data
+from mintnet.threads import configure_run
 from mintnet.train import instantiate_group
 
 __all__ = ["evaluate", "main"]
@@ -18,6 +19,7 @@ log = logging.getLogger(__name__)
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
     """Test the checkpoint ``cfg.ckpt_path`` on ``cfg.data``'s test split; return the metrics."""
+    configure_run(cfg)
     datamodule = hydra.utils.instantiate(cfg.data)
     datamodule.check()
     model = load_module(cfg.ckpt_path)

@@ -18,7 +18,7 @@ import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning.utilities.exceptions import MisconfigurationException, SIGTERMException
 
-from mintnet import sweep_stop, sweeps
+from mintnet import sweep_stop, sweeps, threads
 from mintnet.callbacks.preemption import PREEMPTED_EXIT_CODE, report_stop, stop_reason
 from mintnet.checkpoint import prepare_resume, resume_checkpoint
 from mintnet.cli.reporting import reported_errors
@@ -134,6 +134,7 @@ def train(cfg: DictConfig) -> RunResult:
 
 
 def _fit_and_test(cfg: DictConfig) -> RunResult:
+    threads.configure_run(cfg)  # `threads: auto|N`; prints the run's `threads:` line
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True)
     datamodule, model, trainer = build(cfg)

@@ -6,11 +6,15 @@ import torch
 from PIL import Image
 
 from mintnet.analysis import (
+    accuracy,
+    figure4_work,
     inversion_accuracy,
     inversion_errors,
+    inversion_errors_at,
     plot_inversion_accuracy,
     write_csv,
 )
+from mintnet.nn.inverse import METHODS
 from tests.analysis.helpers import digits, single_thread
 
 ITERATIONS = [1, 3, 10, 40]
@@ -85,3 +89,35 @@ def test_bad_arguments_are_refused(trained_flow, iterations, alphas, match):
 def test_images_outside_unit_range_are_refused(trained_flow):
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         trained_flow.centre_logits(2 * digits()[:2])
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_one_pass_gives_the_errors_of_one_inversion_per_t(trained_flow, method):
+    """Every T of a curve in one stacked pass: the errors of inverting once per T (the
+    definition, :func:`inversion_errors`), for each solver and two step sizes."""
+    v = trained_flow.centre_logits(digits()[:6])
+    z, _ = trained_flow.net(v)
+    for alpha in (0.5, 1.0):
+        one_pass = inversion_errors_at(trained_flow, v, z, alpha, ITERATIONS, method)
+        per_t = torch.stack(
+            [inversion_errors(trained_flow, v, z, alpha, t, method) for t in ITERATIONS]
+        )
+        torch.testing.assert_close(one_pass, per_t, rtol=1e-5, atol=0)
+        assert len(set(one_pass[:, 0].tolist())) == len(
+            ITERATIONS
+        )  # T matters: no copy stops early
+
+
+def test_stacks_split_the_counts_without_changing_errors(trained_flow, monkeypatch):
+    v = trained_flow.centre_logits(digits()[:3])
+    z, _ = trained_flow.net(v)
+    monkeypatch.setattr(accuracy, "STACK_ELEMENTS", 2**30)
+    whole = inversion_errors_at(trained_flow, v, z, 1.0, ITERATIONS)  # all counts in one stack
+    monkeypatch.setattr(accuracy, "STACK_ELEMENTS", 1)  # one copy per stack
+    torch.testing.assert_close(inversion_errors_at(trained_flow, v, z, 1.0, ITERATIONS), whole)
+
+
+def test_progress_counts_all_the_work(trained_flow):
+    done = []
+    inversion_accuracy(trained_flow, digits()[:2], [1, 5], [0.5, 1.0], progress=done.append)
+    assert sum(done) == figure4_work(trained_flow, [1, 5], curves=2) > 0

@@ -5,8 +5,10 @@ re-exported here; the training callback that measures inversion is
 :class:`mintnet.callbacks.InversionErrorCallback`."""
 
 from mintnet.analysis.accuracy import (
+    figure4_work,
     inversion_accuracy,
     inversion_errors,
+    inversion_errors_at,
     plot_inversion_accuracy,
     write_csv,
 )
@@ -31,12 +33,14 @@ __all__ = [
     "CheckpointError",
     "ImageFolderError",
     "Reconstruction",
+    "figure4_work",
     "flow_config",
     "flow_from_config",
     "interpolation_grid",
     "interpolation_latents",
     "inversion_accuracy",
     "inversion_errors",
+    "inversion_errors_at",
     "load_flow_from_checkpoint",
     "make_image_grid",
     "plot_inversion_accuracy",

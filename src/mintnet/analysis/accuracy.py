@@ -3,7 +3,8 @@
 import csv
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +14,23 @@ from matplotlib.figure import Figure
 from torch import Tensor
 
 from mintnet.nn.image_flow import ImageFlow
-from mintnet.nn.inverse import InverseSettings, InversionWarning
+from mintnet.nn.inverse import (
+    InverseSettings,
+    InversionWarning,
+    fixed_point_inverse,
+    safeguarded_solve,
+)
+from mintnet.nn.invertible import FlowSequential
+from mintnet.nn.mint_layer import MintLayer
 
 __all__ = [
     "EXACT_ITERATIONS_TOL",
+    "STACK_ELEMENTS",
     "error_floor",
+    "figure4_work",
     "inversion_accuracy",
     "inversion_errors",
+    "inversion_errors_at",
     "plot_inversion_accuracy",
     "write_csv",
 ]
@@ -27,6 +38,15 @@ __all__ = [
 EXACT_ITERATIONS_TOL = 1e-300
 """A tolerance no float32/float64 residual meets unless it is exactly 0 (when further iterations
 change nothing), so every layer runs exactly ``max_iter`` iterations."""
+
+STACK_ELEMENTS = 2**18
+"""Most elements of the widest hidden activation (copies x B x C x H x W x K) in one stack of
+:func:`inversion_errors_at`; more iteration counts are done in several stacks, at least one copy
+each. Larger stacks leave the caches: with all 35 counts of the digits flow in one stack the pass
+took more CPU time than one inversion per count (docs/performance.md)."""
+
+Progress = Callable[[int], None]
+"""Told the units of work done (:func:`figure4_work`) as they finish."""
 
 
 @torch.no_grad()
@@ -56,18 +76,98 @@ def inversion_errors(
 
 
 @torch.no_grad()
+def inversion_errors_at(
+    flow: ImageFlow,
+    v: Tensor,
+    z: Tensor,
+    alpha: float,
+    iterations: Sequence[int],
+    method: str = "fixed_point",
+    progress: Progress | None = None,
+) -> Tensor:
+    r""":func:`inversion_errors` for every ``T`` in ``iterations`` in one pass through the layers.
+
+    Every ``T`` inverts layer :math:`\ell` from its own target (the inverse of layer
+    :math:`\ell + 1` after ``T`` iterations), so the curves are not prefixes of one run. Instead the
+    batch is repeated once per ``T`` (``(n_T B, C, H, W)``, up to :data:`STACK_ELEMENTS` per stack)
+    and each Mint layer's solver runs once per stack, copy ``k`` stopping after exactly ``T_k``
+    updates (its ``budget``): the same iterates as one inversion per ``T``. Returns ``(n_T, B)``
+    float64.
+    """
+    steps, batch, dims = [int(t) for t in iterations], v.shape[0], v[0].numel()
+    width = max(
+        (m.hidden_groups for m in flow.net.modules() if isinstance(m, MintLayer)), default=1
+    )
+    per_stack = max(1, STACK_ELEMENTS // (batch * dims * width))
+    errors = []
+    for start in range(0, len(steps), per_stack):
+        chunk = steps[start : start + per_stack]
+        budget = torch.tensor(chunk, device=v.device).repeat_interleave(batch)
+        settings = InverseSettings(alpha, max(chunk), EXACT_ITERATIONS_TOL, "warn", method)
+        tick = None if progress is None else partial(progress, sum(chunk))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", InversionWarning)
+            v_hat = _invert_with_budget(
+                flow.net, z.repeat(len(chunk), 1, 1, 1), budget, settings, tick
+            )
+        diff = (v_hat - v.repeat(len(chunk), 1, 1, 1)).double().flatten(1)
+        errors.append((diff.norm(dim=1) / dims).view(len(chunk), batch))
+    return torch.cat(errors)
+
+
+def _invert_with_budget(
+    net: FlowSequential,
+    y: Tensor,
+    budget: Tensor,
+    s: InverseSettings,
+    tick: Callable[[], None] | None,
+) -> Tensor:
+    """``net``'s inverse as :meth:`FlowSequential.inverse_with_report` with settings ``s``, each
+    Mint layer's sample ``i`` stopped after ``budget[i]`` updates (no float64 refinement)."""
+    for layer in reversed(net.layers):
+        if isinstance(layer, FlowSequential):
+            y = _invert_with_budget(layer, y, budget, s, tick)
+        elif isinstance(layer, MintLayer):
+            w = layer.masked_weights()
+            fn, x0 = partial(layer.value_and_diagonal, w=w), y / w.t  # as MintLayer's inverse
+            if s.method == "fixed_point":
+                knobs = dict(max_iter=s.max_iter, tol=s.tol, on_fail="warn", name=layer.name)
+                y, _ = fixed_point_inverse(fn, y, x0, alpha=s.alpha, budget=budget, **knobs)
+            else:
+                memory = s.anderson_memory if s.method == "anderson" else 0
+                y, _ = safeguarded_solve(
+                    fn, y, x0, s.alpha, s.max_iter, s.tol, memory, layer.name, budget
+                )
+            if tick is not None:
+                tick()
+        else:
+            y = layer.inverse(y)
+    return y
+
+
+def figure4_work(flow: ImageFlow, iterations: Sequence[int], curves: int = 1) -> int:
+    """The units of work :func:`inversion_accuracy` reports to its ``progress``: Mint layers x
+    ``sum(iterations)`` per curve (one curve per method and ``alpha``)."""
+    mint_layers = sum(isinstance(m, MintLayer) for m in flow.net.modules())
+    return curves * mint_layers * sum(int(t) for t in iterations)
+
+
+@torch.no_grad()
 def inversion_accuracy(
     flow: ImageFlow,
     images: Tensor,
     iterations: Sequence[int],
     alphas: Sequence[float],
     methods: Sequence[str] = ("fixed_point",),
+    progress: Progress | None = None,
 ) -> list[dict[str, Any]]:
     r"""The paper's Figure 4: inversion error of real images against iterations per Mint layer.
 
     For images ``x`` ``(B, C, H, W)`` in ``[0, 1]``: ``v`` = :meth:`ImageFlow.centre_logits`, ``z = f(v)``, then
     for every method, ``alpha`` and ``T`` the whole network is inverted with exactly ``T`` iterations per
-    layer (no early stop) and :func:`inversion_errors` measured. Over the ``B`` images it reports
+    layer (no early stop) and :func:`inversion_errors` measured, all ``T`` of a method and ``alpha``
+    in one pass (:func:`inversion_errors_at`; ``progress`` is told :func:`figure4_work`'s units as
+    they finish). Over the ``B`` images it reports
 
     .. math:: \bar e = \exp\big(\mathrm{mean}_b \log e_b\big), \qquad
         s = \mathrm{std}_b \log_{10} e_b
@@ -89,9 +189,9 @@ def inversion_accuracy(
     rows = []
     for method in methods:
         for alpha in alphas:
-            for steps in iterations:
-                errors = inversion_errors(flow, v, z, float(alpha), int(steps), method)
-                stats = _log_stats(errors, error_floor(v.dtype, v[0].numel()))
+            errors = inversion_errors_at(flow, v, z, float(alpha), iterations, method, progress)
+            for steps, row_errors in zip(iterations, errors, strict=True):
+                stats = _log_stats(row_errors, error_floor(v.dtype, v[0].numel()))
                 rows.append(
                     {"method": method, "alpha": float(alpha), "iterations": int(steps), **stats}
                 )

@@ -14,6 +14,7 @@ from mintnet.checkpoint import load_flow_from_checkpoint
 from mintnet.nn.image_flow import ImageFlow
 from mintnet.nn.inverse import METHODS, InverseSettings
 from mintnet.nn.mint_layer import MintLayer
+from mintnet.threads import configure, parse_setting
 
 __all__ = [
     "DEFAULT_DATA_ROOT",
@@ -52,7 +53,20 @@ def figure_parser(prog: str, description: str) -> argparse.ArgumentParser:
     parser.add_argument("--out-dir", type=Path, help="default: <run_dir>/analysis")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--threads",
+        type=_threads,
+        default="auto",
+        help="torch's CPU threads: auto (default; OMP_NUM_THREADS if set) or N",
+    )
     return parser
+
+
+def _threads(value: str) -> str | int:
+    try:
+        return parse_setting(value) or "auto"
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
 
 
 def add_inverse_args(parser: argparse.ArgumentParser) -> None:
@@ -96,6 +110,8 @@ def settings_from_args(
 
 
 def load(args: argparse.Namespace) -> tuple[ImageFlow, Path]:
+    """Apply the thread policy (printing its line), seed, and read the flow onto ``--device``."""
+    configure(getattr(args, "threads", "auto"))
     torch.manual_seed(args.seed)
     flow = load_flow_from_checkpoint(args.ckpt).to(args.device)
     out_dir = args.out_dir or analysis_dir(args.ckpt)

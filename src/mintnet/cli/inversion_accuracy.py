@@ -3,7 +3,12 @@ layer (the paper's Figure 4)."""
 
 from collections.abc import Sequence
 
-from mintnet.analysis.accuracy import inversion_accuracy, plot_inversion_accuracy, write_csv
+from mintnet.analysis.accuracy import (
+    figure4_work,
+    inversion_accuracy,
+    plot_inversion_accuracy,
+    write_csv,
+)
 from mintnet.cli.figure_args import (
     PAPER_ITERATIONS,
     add_data_args,
@@ -12,6 +17,7 @@ from mintnet.cli.figure_args import (
     load,
     load_split_images,
 )
+from mintnet.cli.progress import progress_bar
 from mintnet.cli.reporting import reported_errors
 from mintnet.nn.inverse import METHODS
 
@@ -38,8 +44,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         flow, out_dir = load(args)
         images = load_split_images(parser, args, flow, range(args.n_images))
         alphas = args.alphas or [default_settings(flow).alpha]
+        curves = len(alphas) * len(args.methods)
         try:
-            rows = inversion_accuracy(flow, images, args.iterations, alphas, args.methods)
+            with progress_bar("Figure 4", figure4_work(flow, args.iterations, curves)) as advance:
+                rows = inversion_accuracy(
+                    flow, images, args.iterations, alphas, args.methods, advance
+                )
         except ValueError as error:
             parser.error(str(error))
         stem = f"inversion_accuracy_{args.ckpt.stem}"

@@ -42,6 +42,7 @@ def fixed_point_inverse(
     tol: float | None = None,
     on_fail: OnFail = "warn",
     name: str = "",
+    budget: Tensor | None = None,
 ) -> tuple[Tensor, InversionReport]:
     r"""Solve :math:`f(x) = z` for a map whose Jacobian is triangular with a positive diagonal.
 
@@ -60,21 +61,22 @@ def fixed_point_inverse(
     the most updates any sample gets; ``tol`` on each sample's largest residual (``None``:
     ``DEFAULT_TOL[dtype]``); ``on_fail``, ``"warn"`` (an :class:`InversionWarning`) or
     ``"raise"`` (an :class:`InversionError`) when a sample ends above ``tol``; ``name``, for the
-    report. Returns ``x`` shaped like ``z`` and an :class:`InversionReport`.
+    report; ``budget`` ``(B,)``, each sample's most updates (at most ``max_iter``; ``None``: all
+    ``max_iter``). Returns ``x`` shaped like ``z`` and an :class:`InversionReport`.
     """
     check_inversion_settings(alpha, max_iter, tol, on_fail)
     tol = start_tolerance(z, x0, tol)
-    batch = z.shape[0]
-    x = x0.clone()
+    batch, x = z.shape[0], x0.clone()
     residual = torch.zeros(batch, dtype=z.dtype, device=z.device)
     active = torch.arange(batch, device=z.device)  # samples still iterating
-    x_act, z_act = x, z
+    x_act, z_act, limit = x, z, None if budget is None else budget.to(z.device)
     iterations, evaluations = 0, 0
     while True:
         fx, diag = fn(x_act)
         evaluations += x_act.shape[0]
         res = largest_residual(fx, z_act)
         moving = ~(res <= tol)  # NaN counts as moving, so a diverged sample is never "done"
+        moving = moving if limit is None else moving & (limit > iterations)
         if iterations == max_iter or not bool(moving.any()):  # the one host sync per iteration
             residual[active] = res
             x[active] = x_act
@@ -85,6 +87,7 @@ def fixed_point_inverse(
             x[active[done]] = x_act[done]
             active, x_act, z_act = active[moving], x_act[moving], z_act[moving]
             fx, diag = fx[moving], diag[moving]
+            limit = None if limit is None else limit[moving]
         x_act = x_act - alpha * (fx - z_act) / diag
         iterations += 1
     report = InversionReport(name, iterations, evaluations / max(batch, 1), residual, tol)

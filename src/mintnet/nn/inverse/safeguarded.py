@@ -168,9 +168,12 @@ def safeguarded_solve(
     tol: float | None,
     memory: int,
     name: str = "",
+    budget: Tensor | None = None,
 ) -> tuple[Tensor, InversionReport]:
     """:func:`safeguarded_inverse` with checked arguments, neither warning nor raising when a
-    sample ends above ``tol`` (the caller decides, e.g. after :mod:`.refine`)."""
+    sample ends above ``tol`` (the caller decides, e.g. after :mod:`.refine`); ``budget`` ``(B,)``
+    caps each sample's candidates below ``max_iter``, as in
+    :func:`~mintnet.nn.inverse.fixed_point_inverse`."""
     method = "anderson" if memory else "damped"
     tol = start_tolerance(z, x0, tol)
     batch, expand = z.shape[0], (-1,) + (1,) * (z.dim() - 1)
@@ -183,16 +186,17 @@ def safeguarded_solve(
     history = _History(x, s, memory) if memory else _Damped()
     best, best_x = res.clone(), x.clone()
     iterations, evaluations = 0, batch
+    limit = torch.full_like(active, max_iter) if budget is None else budget.to(z.device)
     while True:
-        moving = ~(best <= tol)
+        moving = ~(best <= tol) & (limit > iterations)
         if iterations == max_iter or not bool(moving.any()):  # the one host sync per iteration
             x_out[active], res_out[active] = best_x, best
             break
         if not bool(moving.all()):  # retire the converged samples
             done = ~moving
             x_out[active[done]], res_out[active[done]] = best_x[done], best[done]
-            active, x, z_act, res, s, step, best, best_x = (
-                t[moving] for t in (active, x, z_act, res, s, step, best, best_x)
+            active, x, z_act, res, s, step, best, best_x, limit = (
+                t[moving] for t in (active, x, z_act, res, s, step, best, best_x, limit)
             )
             history.keep(moving)
         candidate, used = history.candidate(x, s, step)
