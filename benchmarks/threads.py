@@ -157,7 +157,9 @@ def _step_rows(cores: int, quick: bool, reps: int) -> list[dict[str, Any]]:
                         "threads": threads,
                         "wall_s": wall,
                         "vs_quiet_1_thread": wall / base,
-                        "note": f"{note}{'; auto picks this' if threads == auto else ''}",
+                        "note": "; ".join(
+                            filter(None, [note, "auto picks this" * (threads == auto)])
+                        ),
                     }
                 )
     return rows
