@@ -38,7 +38,7 @@ def check(config: DictConfig, needs_checkpoint: bool = False) -> None:
             "ckpt_path=logs/<run>/checkpoints/last.ckpt"
         )
     if ckpt_path not in _NO_FILE:
-        read_checkpoint(ckpt_path)  # missing, unreadable, foreign: one line naming the file
+        read_checkpoint(ckpt_path, lazy=True)  # missing, unreadable, foreign: one line
     accelerator = OmegaConf.select(config, "trainer.accelerator", default=None)
     if accelerator in ("gpu", "cuda"):
         import torch

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, filter_overrides
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher
 from omegaconf import OmegaConf, open_dict
@@ -172,7 +173,7 @@ class MintnetSlurmLauncher(SlurmLauncher):
         for number, overrides in zip(numbers, job_overrides, strict=True):
             log.info("\t#%d : %s", number, " ".join(filter_overrides(overrides)))
         arguments = [
-            (list(o), "hydra.sweep.dir", n, f"job_id_for_{n}", self._singletons())
+            (list(o), "hydra.sweep.dir", n, f"job_id_for_{n}", Singleton.get_state())
             for n, o in zip(numbers, job_overrides, strict=True)
         ]
         try:
@@ -182,12 +183,6 @@ class MintnetSlurmLauncher(SlurmLauncher):
                 f"Slurm refused the jobs: {' '.join(str(refused).split())}{_gpu_hint(self.params)}"
             )
         return self._wait(jobs, numbers, job_overrides)
-
-    @staticmethod
-    def _singletons() -> dict:
-        from hydra.core.singleton import Singleton
-
-        return Singleton.get_state()
 
     def _wait(
         self, jobs: list[Any], numbers: list[int], job_overrides: Sequence[Sequence[str]]

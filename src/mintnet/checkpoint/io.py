@@ -10,6 +10,7 @@ import os
 import pickle
 import re
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +30,12 @@ _FOREIGN_OBJECT = re.compile(r"(?:GLOBAL|unrecognized function|Unsupported class
 """How ``torch.load(weights_only=True)`` names the object it refused to build."""
 
 
-def load_file(path: str | Path) -> Any:
+def load_file(path: str | Path, lazy: bool = False) -> Any:
     """``torch.load(path, map_location="cpu", weights_only=True)``, the one way mintnet reads files.
+
+    ``lazy=True`` maps the tensors from the file instead of reading them (``mmap=True``; files in
+    torch's older, non-zip format are read whole): a check of the file's structure then costs
+    little however large the checkpoint.
 
     Raises:
         CheckpointError: naming the file when it is missing, cannot be read (truncated, not a
@@ -40,6 +45,8 @@ def load_file(path: str | Path) -> Any:
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
+        if lazy and zipfile.is_zipfile(path):
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         if "weights_only" not in str(error) and "Weights only" not in str(error):

@@ -55,15 +55,16 @@ def _with_solver(inversion: dict[str, Any]) -> dict[str, Any]:
 
 
 # mintnet-train checkpoints ------------------------------------------------------------------------
-def read_checkpoint(path: str | Path) -> dict:
-    """The dict of a checkpoint that ``mintnet-train`` (or ``mintnet-import-official``) wrote.
+def read_checkpoint(path: str | Path, lazy: bool = False) -> dict:
+    """The dict of a checkpoint that ``mintnet-train`` (or ``mintnet-import-official``) wrote;
+    ``lazy``: its tensors mapped from the file, not read (see :func:`load_file`).
 
     Raises:
         CheckpointError: naming the file and what is wrong with it (missing, unreadable or
             truncated, holding pickled objects, in the authors' format, or written by something
             else).
     """
-    return _mintnet_checkpoint(load_file(path), path)
+    return _mintnet_checkpoint(load_file(path, lazy), path)
 
 
 def _mintnet_checkpoint(checkpoint: Any, path: str | Path) -> dict:
