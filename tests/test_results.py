@@ -198,9 +198,12 @@ def _training_children(pid: int) -> dict[int, str]:
 
 def _interrupt_when_both_train(argv, cwd, env, log: Path) -> dict:
     """Run ``argv`` with ``--jobs 2``; once both seed-0 classifiers are running and each has
-    printed a line, send SIGTERM. Returns the exit code, the output, the children (``pid -> run
-    name``) and those of them still alive once the pipeline has exited."""
+    printed a line, send SIGTERM. A classifier that prints first is paused (SIGSTOP) until the
+    other has printed too, then resumed just before the signal: the quick ResNet can otherwise
+    finish its whole run before the MintNet prints a line. Returns the exit code, the output, the
+    children (``pid -> run name``) and those of them still alive once the pipeline has exited."""
     started = time.monotonic()
+    paused: set[int] = set()
     with log.open("w") as output:
         pipeline = subprocess.Popen(
             [*argv, "--jobs", "2"], cwd=cwd, env=env, stdout=output, stderr=subprocess.STDOUT
@@ -210,11 +213,17 @@ def _interrupt_when_both_train(argv, cwd, env, log: Path) -> dict:
             assert time.monotonic() - started < 180, "step 6 did not start in 3 minutes"
             children = _training_children(pipeline.pid)
             text = log.read_text()
-            if set(SEED0) <= set(children.values()) and all(
-                f"\n[{name}] " in text for name in SEED0
-            ):
+            printed = {
+                pid for pid, name in children.items() if name in SEED0 and f"\n[{name}] " in text
+            }
+            if set(SEED0) <= {children[pid] for pid in printed}:
                 break
+            for pid in printed - paused:
+                os.kill(pid, signal.SIGSTOP)
+                paused.add(pid)
             time.sleep(0.1)
+        for pid in paused:
+            os.kill(pid, signal.SIGCONT)
         pipeline.send_signal(signal.SIGTERM)
         code = pipeline.wait(timeout=180)
     alive = [pid for pid in children if Path(f"/proc/{pid}").exists()]
