@@ -4,7 +4,9 @@ Each case runs quiet and then beside processes this benchmark starts and stops i
 one process spinning on one core; ``heavy``: two per core), so the ratios come from one run:
 
 * ``train``: ``make train`` (``mintnet.train experiment=digits_density``) as a subprocess, the
-  policy's ``auto`` against ``threads=1``; the printed test bits/dim of each;
+  policy's ``auto`` against ``threads=1``, and ``auto`` with one busy process that starts
+  :data:`LATE` seconds after the run (``busy1_late``: the count must follow the load during the
+  run); the printed test bits/dim of each;
 * ``step``: one training step of the digits flow in this process, at 1 thread and at every core
   (torch's default), quiet and busy;
 * ``choice``: the paper's MNIST flow's training step at 1..cores threads on the quiet machine, and
@@ -19,6 +21,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,22 +51,40 @@ ROOT = Path(__file__).resolve().parents[1]
 SPIN = "while True: pass"
 
 
+LATE = 4.0
+"""Seconds after a ``*_late`` condition's run starts that its busy processes start."""
+
+
 @contextlib.contextmanager
-def busy(processes: int) -> Iterator[float]:
-    """``processes`` Python processes spinning on the CPU while the block runs."""
-    spinners = [subprocess.Popen([sys.executable, "-c", SPIN]) for _ in range(processes)]
-    time.sleep(0.5 if spinners else 0.0)  # let the scheduler see them
+def busy(processes: int, after: float = 0.0) -> Iterator[float]:
+    """``processes`` Python processes spinning on the CPU while the block runs, started
+    ``after`` seconds into it (at once: before it, with half a second for the scheduler)."""
+    spinners: list[subprocess.Popen] = []
+
+    def start() -> None:
+        spinners.extend(subprocess.Popen([sys.executable, "-c", SPIN]) for _ in range(processes))
+
+    timer = threading.Timer(after, start)
+    if after > 0:
+        timer.start()
+    else:
+        start()
+        time.sleep(0.5 if spinners else 0.0)  # let the scheduler see them
     try:
         yield os.getloadavg()[0]  # the 1-minute load average as the measurement starts
     finally:
+        timer.cancel()
+        timer.join() if timer.is_alive() else None
         for spinner in spinners:
             spinner.kill()
             spinner.wait()
 
 
 def _conditions(cores: int, quick: bool) -> dict[str, int]:
-    """Condition name -> number of busy processes."""
-    return {"quiet": 0, "busy1": 1} if quick else {"quiet": 0, "busy1": 1, "heavy": 2 * cores}
+    """Condition name -> number of busy processes (``*_late``: they start during the run)."""
+    if quick:
+        return {"quiet": 0, "busy1": 1}
+    return {"quiet": 0, "busy1": 1, "busy1_late": 1, "heavy": 2 * cores}
 
 
 def _env() -> dict[str, str]:
@@ -101,7 +122,7 @@ def _train_rows(tmp: Path, cores: int, quick: bool) -> tuple[list[dict[str, Any]
     for condition, spinners in _conditions(cores, quick).items():
         for setting in ("1", "auto") if condition == "quiet" else ("auto",):
             out = tmp / f"train_{condition}_{setting}"
-            with busy(spinners) as load:
+            with busy(spinners, LATE if condition.endswith("_late") else 0.0) as load:
                 wall, stdout, cpu = _train(setting, out, quick)
             base = base or wall
             rows.append(
@@ -114,10 +135,19 @@ def _train_rows(tmp: Path, cores: int, quick: bool) -> tuple[list[dict[str, Any]
                     "cpu_s": cpu,
                     "vs_quiet_1_thread": wall / base,
                     "test_bpd": _printed(r"test bits/dim: ([\d.]+)", stdout),
+                    "note": _thread_changes(out),
                 }
             )
     ckpt = sorted((tmp / "train_quiet_auto").glob("checkpoints/epoch_*.ckpt"))[-1]
     return rows, ckpt
+
+
+def _thread_changes(run_dir: Path) -> str:
+    """The run's changes of thread count during training, from its ``train.log``."""
+    log = run_dir / "train.log"
+    text = log.read_text() if log.exists() else ""
+    changes = re.findall(r"threads: (\d+ -> \d+)", text)
+    return "changed " + ", ".join(changes) if changes else ""
 
 
 def _step_fn(shape: tuple, n_layers: int, n_squeezes: int, k: int, batch: int) -> Any:
@@ -143,6 +173,8 @@ def _step_rows(cores: int, quick: bool, reps: int) -> list[dict[str, Any]]:
     rows, step = [], _step_fn((1, 8, 8), 4, 1, 8, 64)
     base = None
     for condition, spinners in _conditions(cores, quick).items():
+        if condition.endswith("_late"):
+            continue
         with busy(spinners) as load:
             auto = decide("auto", env={}).intra
             for threads in sorted({1, cores}):

@@ -6,9 +6,11 @@ from mintnet.callbacks.optuna_pruning import OptunaPruning
 from mintnet.callbacks.preemption import PreemptionCheckpoint
 from mintnet.callbacks.progress import TextProgressBar, progress_bar
 from mintnet.callbacks.sample_images import SampleImages
+from mintnet.callbacks.thread_load import FollowCpuLoad
 from mintnet.callbacks.wall_clock import WallClock
 
 __all__ = [
+    "FollowCpuLoad",
     "InversionErrorCallback",
     "NonFiniteGuard",
     "NonFiniteLossError",

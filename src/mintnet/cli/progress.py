@@ -15,6 +15,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from mintnet.threads import follow_load
+
 __all__ = ["progress_bar"]
 
 LINES = 10
@@ -24,7 +26,9 @@ LINES = 10
 @contextlib.contextmanager
 def progress_bar(description: str, total: int) -> Iterator[Callable[[int], None]]:
     """Yield ``advance(units)``; on stderr, a bar with the elapsed and the estimated remaining
-    time when stderr is a terminal, else ``description: done/total, elapsed, ~left`` lines."""
+    time when stderr is a terminal, else ``description: done/total, elapsed, ~left`` lines.
+    Each ``advance`` also lets the thread policy follow the machine's load
+    (:func:`mintnet.threads.follow_load`)."""
     console = Console(stderr=True)
     if console.is_terminal:
         columns = (
@@ -37,13 +41,19 @@ def progress_bar(description: str, total: int) -> Iterator[Callable[[int], None]
         )
         with Progress(*columns, console=console) as bar:
             task = bar.add_task(description, total=total)
-            yield lambda units: bar.advance(task, units)
+
+            def advance_bar(units: int) -> None:
+                bar.advance(task, units)
+                follow_load()
+
+            yield advance_bar
         return
     start, done, shown = time.monotonic(), 0, 0
 
     def advance(units: int) -> None:
         nonlocal done, shown
         done += units
+        follow_load()
         if total and done * LINES // total > shown:
             shown = done * LINES // total
             spent = time.monotonic() - start

@@ -10,32 +10,36 @@ thread (``docs/performance.md``). :func:`decide` picks the count, in this order:
 3. a rank or loader started by a process that already decided: its count (``MINTNET_THREADS``);
 4. ``auto``: the cores this process may use (its affinity mask, at most ``SLURM_CPUS_PER_TASK``),
    divided among the processes that share them (local DDP ranks, concurrent jobs), less one per
-   data-loader worker, and at most the cores that were idle over a short sample of
-   ``/proc/stat`` less one spare core (:data:`SPARE`), shared among those processes; at least 1.
+   data-loader worker, and at most the cores that other processes left idle over a short sample
+   of ``/proc/stat``, shared among those processes; at least 1. During the run a
+   :class:`~mintnet.threads.load.LoadFollower` keeps following the idle cores (:func:`follow_load`).
 
 :func:`configure` applies the choice (intra- and inter-op), records it for child processes, and
 returns it; :meth:`ThreadChoice.header` is the line each run prints.
 """
 
 import os
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
 
 from mintnet.config import ConfigError
+from mintnet.run_log import to_log_files
+from mintnet.threads.load import IDLE_ROUNDING, LoadFollower, idle_cores
 
 __all__ = [
     "INHERITED",
     "ThreadChoice",
     "apply",
     "configure",
+    "configure_run",
     "decide",
-    "idle_cores",
+    "follow_load",
     "parse_setting",
     "usable_cores",
 ]
+
 
 INHERITED = "MINTNET_THREADS"
 """Set by :func:`configure`, with ``OMP_NUM_THREADS``, for the processes this one starts (DDP
@@ -44,12 +48,8 @@ ranks): they take the count as decided instead of measuring a machine their pare
 SAMPLE_SECONDS = 0.2
 """How long ``auto`` watches ``/proc/stat`` for cores that other processes keep busy."""
 
-SPARE = 1
-"""Idle cores ``auto`` leaves alone: a process that starts later takes the spare core instead of
-preempting one of the run's threads, at whose barrier the others would then wait."""
-
-IDLE_ROUNDING = 0.3
-"""A core counts as idle once at least ``1 - IDLE_ROUNDING`` of it was idle during the sample."""
+_follower: LoadFollower | None = None
+"""The running ``auto`` choice's follower (:func:`follow_load`); ``None`` for a fixed count."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,8 @@ class ThreadChoice:
     inter: int
     source: str
     detail: str
+    ceiling: int = 0
+    """``auto``: the most threads the cores allow this process whatever the load (0: fixed)."""
 
     def header(self) -> str:
         """The line a run prints, e.g. ``threads: 1 (auto: 2 cores, 1 idle)``."""
@@ -91,42 +93,6 @@ def usable_cores(env: Mapping[str, str] | None = None) -> int:
     if slurm.isdigit() and int(slurm) > 0:
         cores = min(cores, int(slurm))
     return max(1, cores)
-
-
-def _cpu_times() -> dict[str, tuple[int, int]]:
-    """``cpuN -> (idle, total)`` jiffies from ``/proc/stat`` (empty where it does not exist)."""
-    times = {}
-    try:
-        with open("/proc/stat") as file:
-            for line in file:
-                name, *fields = line.split()
-                if name.startswith("cpu") and name != "cpu":
-                    ticks = [int(f) for f in fields[:8]]
-                    times[name] = (ticks[3] + ticks[4], sum(ticks))  # idle + iowait, all
-    except (OSError, ValueError, IndexError):
-        return {}
-    return times
-
-
-def idle_cores(seconds: float = SAMPLE_SECONDS) -> float | None:
-    """Cores of this process's affinity mask left idle by every process over ``seconds``:
-    :math:`\\sum_c \\Delta\\mathrm{idle}_c / \\Delta\\mathrm{total}_c`; ``None`` without
-    ``/proc/stat``."""
-    try:
-        mine = {f"cpu{c}" for c in os.sched_getaffinity(0)}
-    except AttributeError:
-        return None
-    before = _cpu_times()
-    if not before:
-        return None
-    time.sleep(seconds)
-    after = _cpu_times()
-    idle = 0.0
-    for name in mine & before.keys() & after.keys():
-        d_idle = after[name][0] - before[name][0]
-        d_total = after[name][1] - before[name][1]
-        idle += d_idle / d_total if d_total > 0 else 1.0
-    return idle
 
 
 def decide(
@@ -166,15 +132,14 @@ def decide(
     if loader_workers > 0:
         parts.append(f"{loader_workers} loader workers")
     if idle is not None and idle < 0:
-        idle = idle_cores()
+        idle = idle_cores(SAMPLE_SECONDS)
     free = cores if idle is None else min(cores, max(1, int(idle + IDLE_ROUNDING)))
     if idle is not None:
         parts.append(f"{free} idle")
-    if free > 1:
-        parts.append(f"{SPARE} spare")
-    each = (free - SPARE if free > 1 else free) / max(1, processes)
-    budget = min(budget, max(1, int(each + 0.5)))
-    return ThreadChoice(budget, budget, "auto", ", ".join(parts))
+    ceiling = budget
+    budget = min(budget, max(1, int(free / max(1, processes) + 0.5)))
+    parts.append("follows the load")
+    return ThreadChoice(budget, budget, "auto", ", ".join(parts), ceiling)
 
 
 def apply(choice: ThreadChoice) -> ThreadChoice:
@@ -199,12 +164,28 @@ def configure(
     """:func:`decide`, :func:`apply`, and export the count to the processes this one starts
     (``OMP_NUM_THREADS`` and :data:`INHERITED`); print :meth:`ThreadChoice.header` if
     ``announce``. Returns the choice."""
+    global _follower
     choice = apply(decide(setting, processes=processes, loader_workers=loader_workers))
     if choice.source != "environment":
         os.environ["OMP_NUM_THREADS"] = os.environ[INHERITED] = str(choice.intra)
+    _follower = None
+    if choice.source in ("auto", "inherited"):  # an inherited count came from `auto` too
+        ceiling = choice.ceiling or choice.intra
+        _follower = LoadFollower(usable_cores(), ceiling, choice.intra, on_change=_said)
     if announce:
         print(choice.header(), flush=True)
     return choice
+
+
+def follow_load() -> int:
+    """Under ``auto``, let the :class:`~mintnet.threads.load.LoadFollower` re-measure the load
+    (at most once a second) and change torch's threads; call it from the thread that runs the
+    model, often (each training step, each unit of an analysis loop). Returns the threads."""
+    return _follower.update() if _follower is not None else torch.get_num_threads()
+
+
+def _said(old: int, new: int, busy: float) -> None:
+    to_log_files(f"threads: {old} -> {new} (other processes keep {busy:.1f} cores busy)")
 
 
 def _local_processes(cfg: object, env: Mapping[str, str]) -> int:
