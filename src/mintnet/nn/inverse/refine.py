@@ -21,9 +21,10 @@ from dataclasses import replace
 import torch
 from torch import Tensor
 
+from mintnet.nn.inverse.anderson import anderson_solve
 from mintnet.nn.inverse.fixed_point import ValueAndDiagonal, largest_residual
-from mintnet.nn.inverse.safeguarded import safeguarded_solve
-from mintnet.nn.inverse.settings import InverseSettings, InversionReport
+from mintnet.nn.inverse.report import InversionReport
+from mintnet.nn.inverse.settings import InverseSettings, default_tol
 
 __all__ = ["PreciseMap", "can_refine", "refine_in_float64"]
 
@@ -62,14 +63,12 @@ def refine_in_float64(
     ``evaluations`` add the float64 ones and the final check, ``refined`` counts the samples.
     """
     above = torch.tensor(report.unconverged_samples, dtype=torch.long, device=z.device)
-    x64, solved = safeguarded_solve(
+    x64, solved = anderson_solve(
         precise(),
         z[above].double(),
         x0[above].double(),
-        settings.alpha,
-        settings.max_iter,
-        None,
-        settings.anderson_memory,
+        settings,
+        default_tol(torch.float64),
         report.name,
     )
     rounded = x64.to(x.dtype)
