@@ -2,9 +2,9 @@ r"""Float64 refinement: the samples a low-precision solve leaves above its toler
 again in float64 and rounded back.
 
 Near the solution of a strongly coupled layer a float32 Anderson solve works on residuals a few
-ulps above the noise of evaluating the layer in float32 (5.5e-6 against a tolerance of 1e-5 in the
-hardest layer measured, docs/concepts.md). Its least-squares extrapolation then fits that noise and
-wanders instead of converging, while the same solve in float64 converges. So a sample that ends
+ulps above the noise of evaluating the layer in float32 (docs/concepts.md). Its least-squares
+extrapolation then fits that noise and wanders instead of converging, while the same solve in
+float64 converges. So a sample that ends
 above ``tol`` is solved again from its start :math:`x_0` with a float64 copy of the map, to the
 float64 tolerance, and the float64 solution :math:`x^*_{64}` is rounded to the layer's dtype. The
 rounded point is kept where its residual, evaluated with the layer itself,
