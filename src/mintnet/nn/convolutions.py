@@ -16,24 +16,30 @@ all give the same values and gradients, to rounding:
   middle convolution over the kernel rows the mask keeps, and the slope mix as one product.
 
 Which is faster depends on the shapes and the device; ``docs/performance.md`` has the
-measurements behind the choice :meth:`MintLayer.convolutions` makes.
+measurements behind the choice :meth:`MintLayer.convolutions` makes by default
+(:func:`thin_by_default`).
 """
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+import mintnet.nn.thin_convolutions as thin
 from mintnet.nn.masks import MaskKind
-from mintnet.nn.thin_convolutions import (
-    conv_from_channel,
-    conv_from_few_channels,
-    conv_kept_rows,
-    conv_to_channel,
-    conv_to_few_channels,
-    pixel_rows,
-)
 
-__all__ = ["LIBRARY", "Convolutions", "FewChannels", "OneChannel", "mix_slopes"]
+__all__ = [
+    "FEW_CHANNELS",
+    "LIBRARY",
+    "Convolutions",
+    "FewChannels",
+    "OneChannel",
+    "mix_slopes",
+    "thin_by_default",
+    "thin_convolutions_for",
+]
+
+FEW_CHANNELS = 4
+"""The most image channels for which :func:`thin_by_default` picks the thin convolutions."""
 
 
 class Convolutions:
@@ -73,10 +79,10 @@ class FewChannels(Convolutions):
     :func:`~mintnet.nn.thin_convolutions.conv_to_few_channels`)."""
 
     def first(self, x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
-        return conv_from_few_channels(x, weight, bias)
+        return thin.conv_from_few_channels(x, weight, bias)
 
     def last(self, a2: Tensor, weight: Tensor, bias: Tensor, shape: torch.Size) -> Tensor:
-        return conv_to_few_channels(a2, weight, bias)
+        return thin.conv_to_few_channels(a2, weight, bias)
 
 
 class OneChannel(Convolutions):
@@ -92,20 +98,32 @@ class OneChannel(Convolutions):
         self.kind = kind
 
     def first(self, x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
-        return conv_from_channel(x, weight, bias)  # (N, K)
+        return thin.conv_from_channel(x, weight, bias)  # (N, K)
 
     def middle(self, a1: Tensor, weight: Tensor, bias: Tensor, shape: torch.Size) -> Tensor:
         b, _, h, w = shape
         a1 = a1.view(b, h, w, -1).permute(0, 3, 1, 2)  # (B, K, H, W), channels-last
-        return conv_kept_rows(a1, weight, bias, self.kind)
+        return thin.conv_kept_rows(a1, weight, bias, self.kind)
 
     def last(self, a2: Tensor, weight: Tensor, bias: Tensor, shape: torch.Size) -> Tensor:
-        return conv_to_channel(pixel_rows(a2), weight, bias, (shape[2], shape[3]))
+        return thin.conv_to_channel(thin.pixel_rows(a2), weight, bias, (shape[2], shape[3]))
 
     def slope_sum(self, mix: Tensor, g1: Tensor, g2: Tensor, shape: torch.Size) -> Tensor:
         b, _, h, w = shape
         inner = g1 @ mix[:, :, 0].t()  # (N, K)
-        return (pixel_rows(g2) * inner).sum(dim=1).view(b, 1, h, w)
+        return (thin.pixel_rows(g2) * inner).sum(dim=1).view(b, 1, h, w)
+
+
+def thin_by_default(channels: int, hidden_groups: int, kernel_size: int) -> bool:
+    """Whether a layer takes the thin convolutions on the CPU when its constructor is not told:
+    ``C <= FEW_CHANNELS`` and ``K >= 2 * kernel_size**2``, the shapes where they were measured
+    faster than ``F.conv2d`` (``docs/performance.md``)."""
+    return channels <= FEW_CHANNELS and hidden_groups >= 2 * kernel_size**2
+
+
+def thin_convolutions_for(channels: int, kind: MaskKind) -> Convolutions:
+    """The thin convolutions of a layer with ``channels`` image channels and a ``kind`` mask."""
+    return OneChannel(kind) if channels == 1 else FewChannels()
 
 
 def mix_slopes(mix: Tensor, g1: Tensor) -> Tensor:

@@ -9,26 +9,16 @@ import torch
 from torch import Tensor
 
 from mintnet.nn.activations import MonotoneActivation
-from mintnet.nn.convolutions import LIBRARY, Convolutions, FewChannels, OneChannel
+from mintnet.nn.convolutions import LIBRARY, Convolutions, thin_by_default, thin_convolutions_for
 from mintnet.nn.inverse import InverseSettings, InversionReport, ValueAndDiagonal, invert
 from mintnet.nn.invertible import InvertibleModule
 from mintnet.nn.masks import MaskKind, block_mask, diagonal_centre_mask
 from mintnet.nn.sign_rule import signed_middle_weight
 
-__all__ = ["FEW_CHANNELS", "T_MIN", "MaskedWeights", "MintLayer", "thin_by_default"]
+__all__ = ["T_MIN", "MaskedWeights", "MintLayer"]
 
 T_MIN = 1e-12
 """Floor of the skip scale ``t = max(|t_raw|, T_MIN)``, which keeps the Jacobian diagonal > 0."""
-
-FEW_CHANNELS = 4
-"""The most image channels for which :func:`thin_by_default` picks the thin convolutions."""
-
-
-def thin_by_default(channels: int, hidden_groups: int, kernel_size: int) -> bool:
-    """Whether a layer takes the thin convolutions on the CPU when its constructor is not told:
-    ``C <= FEW_CHANNELS`` and ``K >= 2 * kernel_size**2``, the shapes where they were measured
-    faster than ``F.conv2d`` (``docs/performance.md``)."""
-    return channels <= FEW_CHANNELS and hidden_groups >= 2 * kernel_size**2
 
 
 class MaskedWeights(NamedTuple):
@@ -81,7 +71,7 @@ class MintLayer(InvertibleModule):
         inversion: default settings of :meth:`inverse`.
         thin_convolutions: on the CPU, compute the thin convolutions as matrix products
             (:mod:`mintnet.nn.convolutions`) instead of with ``F.conv2d``: the same layer, a
-            different speed. ``None`` decides by the shape (:func:`thin_by_default`).
+            different speed. ``None`` decides by the shape (:func:`~mintnet.nn.convolutions.thin_by_default`).
     """
 
     def __init__(
@@ -113,7 +103,7 @@ class MintLayer(InvertibleModule):
         if thin_convolutions is None:
             thin_convolutions = thin_by_default(c, hidden_groups, k)
         self.thin_convolutions = bool(thin_convolutions)
-        self._thin: Convolutions = OneChannel(kind) if c == 1 else FewChannels()
+        self._thin = thin_convolutions_for(c, kind)
 
         self.weight1 = torch.nn.Parameter(torch.empty(kc, c, k, k))
         self.bias1 = torch.nn.Parameter(torch.empty(kc))
