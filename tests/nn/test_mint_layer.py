@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from mintnet.nn import InverseSettings, MintLayer
-from mintnet.nn.mint_layer import _mix_slopes
+from mintnet.nn.convolutions import LIBRARY, OneChannel
 from tests.nn.helpers import jacobians, perturb
 
 # (C, K): F.conv2d at C = 1, 3, 5; with kernel 3, K = 18 takes the thin convolutions at C = 1, 3
@@ -128,10 +128,9 @@ def test_thin_convolutions_compute_the_same_layer_as_conv2d(c, kind):
     the convolutions (the thin one and ``F.conv2d``), for both mask kinds."""
     torch.manual_seed(0)
     thin = _layer(c, 18, kind, h=5, w=6)
-    plain = MintLayer(c, 5, 6, 18, kind).double()
+    plain = MintLayer(c, 5, 6, 18, kind, thin_convolutions=False).double()
     plain.load_state_dict(thin.state_dict())
-    plain.thin_convolutions = False
-    assert thin.thin_convolutions
+    assert thin.thin_convolutions and not plain.thin_convolutions
     x = torch.randn(3, c, 5, 6, dtype=torch.float64)
     grads = []
     for layer in (thin, plain):
@@ -159,19 +158,19 @@ def test_the_paper_stages_that_take_the_thin_convolutions(c, k, h, thin):
     assert layer.thin_convolutions is thin
     assert layer.uses_thin_convolutions(torch.device("cpu")) is thin
     assert layer.uses_thin_convolutions(torch.device("cuda")) is False
+    assert layer.convolutions(torch.device("cuda")) is LIBRARY
+    assert (layer.convolutions(torch.device("cpu")) is LIBRARY) is not thin
 
 
-@pytest.mark.parametrize("k, c", [(3, 1), (1, 3), (2, 3), (3, 3)])  # each way _mix_slopes computes
-def test_slope_mix_equals_its_definition(k, c):
-    """``inner[b, i, c] = sum_j mix[i, j, c] g1[b, j, c]``, values and gradients (float64)."""
-    torch.manual_seed(3)
-    mix = torch.randn(k, k, c, dtype=torch.float64, requires_grad=True)
-    g1 = torch.randn(2, k, c, 3, 4, dtype=torch.float64, requires_grad=True)
-    reference = torch.zeros_like(g1)
-    for i in range(k):
-        for j in range(k):
-            reference[:, i] += mix[i, j][:, None, None] * g1[:, j]
-    inner = _mix_slopes(mix, g1)
-    assert inner.shape == g1.shape
-    assert torch.allclose(inner, reference, atol=1e-13, rtol=0)
-    assert torch.autograd.gradcheck(_mix_slopes, (mix, g1))
+@pytest.mark.parametrize("thin", [True, False])
+def test_the_constructor_overrides_the_choice_of_convolutions(thin):
+    """Either way on any shape: the choice is one of speed, not of the layer."""
+    torch.manual_seed(0)
+    chosen = MintLayer(1, 4, 4, 2, "upper", thin_convolutions=thin).double()
+    default = MintLayer(1, 4, 4, 2, "upper").double()
+    default.load_state_dict(chosen.state_dict())
+    assert chosen.thin_convolutions is thin and not default.thin_convolutions
+    assert isinstance(chosen.convolutions(torch.device("cpu")), OneChannel) is thin
+    x = torch.randn(2, 1, 4, 4, dtype=torch.float64)
+    for a, b in zip(chosen(x), default(x), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)

@@ -2,7 +2,6 @@ import pytest
 import torch
 
 from mintnet.nn import InverseSettings, InversionWarning, MintLayer, MintNet, Squeeze
-from mintnet.nn.mintnet import hidden_groups_per_scale, squeeze_positions
 from tests.nn.helpers import jacobians, perturb
 
 
@@ -70,13 +69,6 @@ def test_paper_mnist_density_model_builds():
     assert [m.kind for m in mint[:2]] == ["lower", "upper"]
     assert net.latent_shape == (16, 7, 7)
     assert sum(p.numel() for p in net.parameters()) == 805_272  # the authors' count (0.805 M)
-
-
-def test_squeeze_positions_and_groups_follow_the_paper():
-    assert squeeze_positions(20, 2) == [6, 12]
-    assert squeeze_positions(21, 2) == [7, 14]
-    assert hidden_groups_per_scale(85, 2) == [85, 21, 5]
-    assert hidden_groups_per_scale([3, 2], 1) == [3, 2]
 
 
 @pytest.mark.parametrize(

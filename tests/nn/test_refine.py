@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from mintnet.nn import InverseSettings, InversionWarning, MintLayer
-from mintnet.nn.inverse import invert, refine_in_float64
+from mintnet.nn.inverse import default_tol, invert, refine_in_float64
+from mintnet.nn.inverse.anderson import anderson_solve
 from mintnet.nn.inverse.fixed_point import largest_residual
-from mintnet.nn.inverse.safeguarded import safeguarded_solve
 from tests.nn.helpers import perturb
 
 
@@ -31,7 +31,9 @@ def _problem(batch=5):
 def test_the_samples_above_tol_are_solved_in_float64_and_the_rest_kept():
     layer, fn, x, y, x0 = _problem()
     x0[0] = x[0].float()  # sample 0 starts at its answer: within tol after the first evaluation
-    short, report = safeguarded_solve(fn, y, x0, 1.0, 2, None, 5, "0.upper")
+    short, report = anderson_solve(
+        fn, y, x0, InverseSettings(1.0, 2), default_tol(y.dtype), "0.upper"
+    )
     above = report.unconverged_samples
     assert 0 not in above and len(above) >= 2  # two updates are not enough for the others
     settings = InverseSettings(1.0, 300, None, "warn", "anderson", 5)
@@ -43,8 +45,12 @@ def test_the_samples_above_tol_are_solved_in_float64_and_the_rest_kept():
     torch.testing.assert_close(after.residual, largest_residual(fn(refined)[0], y), rtol=0, atol=0)
     # and the points are the float64 solution (here: the input) to float32 resolution
     assert (refined.double() - x).abs().max() < 1e-4
-    _, alone = safeguarded_solve(
-        layer._in_float64(), y[above].double(), x0[above].double(), 1.0, 300, None, 5
+    _, alone = anderson_solve(
+        layer._in_float64(),
+        y[above].double(),
+        x0[above].double(),
+        settings,
+        default_tol(torch.float64),
     )
     expected = report.evaluations + (alone.evaluations + 1) * len(above) / len(y)
     assert after.evaluations == pytest.approx(expected)
@@ -54,7 +60,7 @@ def test_the_samples_above_tol_are_solved_in_float64_and_the_rest_kept():
 
 def test_a_float64_answer_that_is_no_better_is_not_taken():
     layer, fn, x, y, x0 = _problem(3)
-    short, report = safeguarded_solve(fn, y, x0, 1.0, 2, None, 5)
+    short, report = anderson_solve(fn, y, x0, InverseSettings(1.0, 2), default_tol(y.dtype))
     other = perturb(MintLayer(2, 6, 6, 3, "upper").double(), 0.3)  # the wrong map
 
     def wrong():

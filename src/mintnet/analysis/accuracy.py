@@ -14,12 +14,7 @@ from matplotlib.figure import Figure
 from torch import Tensor
 
 from mintnet.nn.image_flow import ImageFlow
-from mintnet.nn.inverse import (
-    InverseSettings,
-    InversionWarning,
-    fixed_point_inverse,
-    safeguarded_solve,
-)
+from mintnet.nn.inverse import InverseSettings, InversionWarning, invert
 from mintnet.nn.invertible import FlowSequential
 from mintnet.nn.mint_layer import MintLayer
 
@@ -130,14 +125,7 @@ def _invert_with_budget(
         elif isinstance(layer, MintLayer):
             w = layer.masked_weights()
             fn, x0 = partial(layer.value_and_diagonal, w=w), y / w.t  # as MintLayer's inverse
-            if s.method == "fixed_point":
-                knobs = dict(max_iter=s.max_iter, tol=s.tol, on_fail="warn", name=layer.name)
-                y, _ = fixed_point_inverse(fn, y, x0, alpha=s.alpha, budget=budget, **knobs)
-            else:
-                memory = s.anderson_memory if s.method == "anderson" else 0
-                y, _ = safeguarded_solve(
-                    fn, y, x0, s.alpha, s.max_iter, s.tol, memory, layer.name, budget
-                )
+            y, _ = invert(fn, y, x0, s, layer.name, budget=budget)
             if tick is not None:
                 tick()
         else:

@@ -1,5 +1,6 @@
 """The MintNet backbone: masked invertible layers, exact log-determinants and inversion
-(the paper's fixed-point iteration, safeguarded solvers and their float64 refinement).
+(:func:`invert`: the paper's fixed-point iteration, Anderson acceleration with its safeguard, and
+the float64 refinement).
 
 Plain PyTorch: nothing here imports Lightning, Hydra or a logger.
 """
@@ -16,7 +17,6 @@ from mintnet.nn.inverse import (
     fixed_point_inverse,
     invert,
     refine_in_float64,
-    safeguarded_inverse,
     unconverged,
 )
 from mintnet.nn.invertible import FlowSequential, InvertibleModule
@@ -53,7 +53,6 @@ __all__ = [
     "fixed_point_inverse",
     "invert",
     "refine_in_float64",
-    "safeguarded_inverse",
     "standard_normal_log_prob",
     "triangular_mask",
     "unconverged",

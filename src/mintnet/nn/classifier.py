@@ -6,9 +6,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from mintnet.nn.masks import MaskKind
 from mintnet.nn.mint_layer import MintLayer
-from mintnet.nn.mintnet import hidden_groups_per_scale, squeeze_positions
-from mintnet.nn.squeeze import Squeeze
+from mintnet.nn.stack import mint_stack
 
 __all__ = ["MintClassifier"]
 
@@ -17,9 +17,10 @@ class MintClassifier(torch.nn.Module):
     """MintNet as an image classifier (paper, Table 1).
 
     The input ``(B, C_in, H, W)`` is zero-padded to ``padded_channels`` channels, passes through
-    ``n_layers`` lower/upper pairs of Mint layers (leaky ReLU, ``hidden_groups`` K per scale, kept
-    constant across squeezes), each preceded by ``BatchNorm2d``, with ``n_squeezes`` squeezes evenly
-    spaced; then ELU, global mean pooling and a linear layer give ``(B, num_classes)`` logits.
+    ``n_layers`` lower/upper pairs of Mint layers (leaky ReLU), each preceded by ``BatchNorm2d``,
+    with ``n_squeezes`` squeezes evenly spaced: the stack of :class:`~mintnet.nn.MintNet`
+    (:func:`~mintnet.nn.stack.mint_stack`). Then ELU, global mean pooling and a linear layer give
+    ``(B, num_classes)`` logits.
     The paper's model: 19 pairs, K = 1, 2 squeezes, 16 padded channels (26.8 M parameters).
 
     Arguments:
@@ -28,7 +29,9 @@ class MintClassifier(torch.nn.Module):
         image_size: ``(H, W)``.
         n_layers: number of lower/upper pairs.
         n_squeezes: number of 2x2 squeezes.
-        hidden_groups: K at every scale (an int), or one K per scale.
+        hidden_groups: ``K`` at the first scale (divided by 4 at each squeeze, at least 1: the
+            paper's K = 1 stays 1 at every scale), or one K per scale, as in
+            :class:`~mintnet.nn.MintNet`.
         kernel_size: odd kernel size of the masked convolutions.
         padded_channels: channels after zero padding (>= ``in_channels``).
         activation: activation inside the Mint layers.
@@ -54,23 +57,18 @@ class MintClassifier(torch.nn.Module):
             )
         if num_classes < 2:
             raise ValueError(f"num_classes must be >= 2, got {num_classes}")
-        if h % 2**n_squeezes or w % 2**n_squeezes:
-            raise ValueError(f"image size {h}x{w} cannot be halved n_squeezes={n_squeezes} times")
-        positions = squeeze_positions(n_layers, n_squeezes)
-        if isinstance(hidden_groups, int):
-            hidden_groups = [hidden_groups] * (n_squeezes + 1)
-        groups = hidden_groups_per_scale(hidden_groups, n_squeezes)
         self.in_channels, self.padded_channels = in_channels, padded_channels
-        c = padded_channels
-        layers: list[torch.nn.Module] = []
-        for pair in range(n_layers):
-            if pair in positions:
-                layers.append(Squeeze())
-                c, h, w = 4 * c, h // 2, w // 2
-            k = groups[sum(pair >= p for p in positions)]
-            for kind in ("lower", "upper"):
-                layers.append(torch.nn.BatchNorm2d(c))
-                layers.append(MintLayer(c, h, w, k, kind, kernel_size, activation, None))
+
+        def normalised_mint_layer(
+            c: int, h: int, w: int, k: int, kind: MaskKind
+        ) -> list[torch.nn.Module]:
+            mint = MintLayer(c, h, w, k, kind, kernel_size, activation, init_gain=None)
+            return [torch.nn.BatchNorm2d(c), mint]
+
+        shape = (padded_channels, h, w)
+        layers, (c, _, _) = mint_stack(
+            shape, n_layers, n_squeezes, hidden_groups, normalised_mint_layer
+        )
         self.layers = torch.nn.ModuleList(layers)
         self.head = torch.nn.Linear(c, num_classes)
 

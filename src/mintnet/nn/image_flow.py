@@ -7,7 +7,7 @@ from torch import Tensor
 
 from mintnet.nn.bits import bits_per_dim
 from mintnet.nn.inverse import InverseSettings, InversionReport
-from mintnet.nn.mintnet import MintNet, standard_normal_log_prob
+from mintnet.nn.mintnet import MintNet
 from mintnet.nn.noise import dequantisation_noise
 from mintnet.nn.preprocess import Dequantize, Logit
 
@@ -47,8 +47,7 @@ class ImageFlow(torch.nn.Module):
         each, ``noise`` (shape of ``x``, in ``[0, 1)``) if given, else drawn from the global RNG."""
         y, _ = self.dequantize(x, noise)
         v, logdet_logit = self.logit(y)
-        z, logdet = self.net(v)
-        return standard_normal_log_prob(z) + logdet + logdet_logit
+        return self.net.log_prob(v) + logdet_logit
 
     def forward(self, x: Tensor) -> Tensor:
         """Bits per dimension of each image, shape ``(B,)``, with fresh noise: the training loss."""

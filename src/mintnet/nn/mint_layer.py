@@ -6,32 +6,19 @@ from functools import partial
 from typing import NamedTuple
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from mintnet.nn.activations import MonotoneActivation
+from mintnet.nn.convolutions import LIBRARY, Convolutions, thin_by_default, thin_convolutions_for
 from mintnet.nn.inverse import InverseSettings, InversionReport, ValueAndDiagonal, invert
 from mintnet.nn.invertible import InvertibleModule
 from mintnet.nn.masks import MaskKind, block_mask, diagonal_centre_mask
 from mintnet.nn.sign_rule import signed_middle_weight
-from mintnet.nn.thin_convolutions import (
-    conv_from_channel,
-    conv_from_few_channels,
-    conv_kept_rows,
-    conv_to_channel,
-    conv_to_few_channels,
-    pixel_rows,
-)
 
 __all__ = ["T_MIN", "MaskedWeights", "MintLayer"]
 
 T_MIN = 1e-12
 """Floor of the skip scale ``t = max(|t_raw|, T_MIN)``, which keeps the Jacobian diagonal > 0."""
-
-FEW_CHANNELS = 4
-"""A layer computes its ``C -> K*C`` and ``K*C -> C`` convolutions as matrix products
-(:mod:`mintnet.nn.thin_convolutions`) when ``C <= FEW_CHANNELS`` and ``K >= 2 * kernel_size**2``
-and its input is on the CPU, else with ``F.conv2d``; see :meth:`MintLayer.uses_thin_convolutions`."""
 
 
 class MaskedWeights(NamedTuple):
@@ -82,6 +69,9 @@ class MintLayer(InvertibleModule):
         init_gain: gain of the Xavier-normal weight init (the paper's density models use 0.005, so
             the layer starts near the identity); ``None`` keeps PyTorch's convolution default.
         inversion: default settings of :meth:`inverse`.
+        thin_convolutions: on the CPU, compute the thin convolutions as matrix products
+            (:mod:`mintnet.nn.convolutions`) instead of with ``F.conv2d``: the same layer, a
+            different speed. ``None`` decides by the shape (:func:`~mintnet.nn.convolutions.thin_by_default`).
     """
 
     def __init__(
@@ -95,6 +85,7 @@ class MintLayer(InvertibleModule):
         activation: str = "elu",
         init_gain: float | None = 0.005,
         inversion: InverseSettings | None = None,
+        thin_convolutions: bool | None = None,
     ) -> None:
         super().__init__()
         for key, value in (("channels", channels), ("height", height), ("width", width)):
@@ -109,11 +100,10 @@ class MintLayer(InvertibleModule):
         self.padding = kernel_size // 2
         self.activation = MonotoneActivation(activation)
         self.inversion = inversion or InverseSettings()
-        # Measured on the CPU against F.conv2d (docs/performance.md): the matrix products win
-        # when the hidden side is wide (MNIST 28x28, K = 45: 0.80x the forward pass; CIFAR
-        # 32x32, K = 85: 0.93-0.97x a layer step) and lose on narrow layers (K = 4-12: up to
-        # 1.6x the forward pass). Set it to False to use F.conv2d everywhere.
-        self.thin_convolutions = c <= FEW_CHANNELS and hidden_groups >= 2 * k * k
+        if thin_convolutions is None:
+            thin_convolutions = thin_by_default(c, hidden_groups, k)
+        self.thin_convolutions = bool(thin_convolutions)
+        self._thin = thin_convolutions_for(c, kind)
 
         self.weight1 = torch.nn.Parameter(torch.empty(kc, c, k, k))
         self.bias1 = torch.nn.Parameter(torch.empty(kc))
@@ -176,65 +166,36 @@ class MintLayer(InvertibleModule):
         return MaskedWeights(w1, w2, w3, d1, d2.view(k, k, c), d3, t)
 
     def value_and_diagonal(self, x: Tensor, w: MaskedWeights) -> tuple[Tensor, Tensor]:
-        r"""Return ``(m(x), diag J_m(x))``, both ``(B, C, H, W)``: the layer's maths, used by forward
-        and inverse alike.
+        r"""Return ``(m(x), diag J_m(x))``, both ``(B, C, H, W)``: the layer's maths, which the
+        forward pass, its log-determinant and the inverse all evaluate.
 
         The diagonal is a bilinear form per channel ``c`` and pixel ``p``,
         :math:`t_{c,p} + \sum_{ij} h'(u^2_{i,c,p})\, M_{ij,c}\, h'(u^1_{j,c,p})` with
         :math:`M_{ij,c} = w^3_{i,c} w^2_{ij,c} w^1_{j,c}` folded once per call, so the per-pixel
         work is one ``K x K`` mix and one product. Under autocast it is computed in float32.
         """
-        few = self.uses_thin_convolutions(x.device)
-        if few and self.channels == 1:
-            return self._value_and_diagonal_single_channel(x, w)
-        b, (c, h, wd), k = x.shape[0], self.shape, self.hidden_groups
-        if few:
-            u1 = conv_from_few_channels(x, w.w1, self.bias1)  # (B, K*C, H, W)
-        else:
-            u1 = F.conv2d(x, w.w1, self.bias1, padding=self.padding)
-        a1, g1 = self.activation(u1)
-        u2 = F.conv2d(a1, w.w2, self.bias2, padding=self.padding)  # (B, K*C, H, W)
-        a2, g2 = self.activation(u2)
-        if few:
-            out = conv_to_few_channels(a2, w.w3, self.bias3)  # (B, C, H, W)
-        else:
-            out = F.conv2d(a2, w.w3, self.bias3, padding=self.padding)
-        y = torch.addcmul(out, w.t, x)
+        conv = self.convolutions(x.device)
+        a1, g1 = self.activation(conv.first(x, w.w1, self.bias1))
+        a2, g2 = self.activation(conv.middle(a1, w.w2, self.bias2, x.shape))
+        y = torch.addcmul(conv.last(a2, w.w3, self.bias3, x.shape), w.t, x)
         with torch.autocast(x.device.type, enabled=False):
             dtype = torch.promote_types(g1.dtype, torch.float32)
             mix = w.d3[:, None, :] * w.d2 * w.d1[None, :, :]  # (K, K, C): [i, j, c]
-            g1, g2 = g1.to(dtype).view(b, k, c, h, wd), g2.to(dtype).view(b, k, c, h, wd)
-            inner = _mix_slopes(mix.to(dtype), g1)  # (B, K, C, H, W)
-            diag = w.t + (g2 * inner).sum(dim=1)  # (B, C, H, W)
+            slopes = conv.slope_sum(mix.to(dtype), g1.to(dtype), g2.to(dtype), x.shape)
+            diag = w.t + slopes  # (B, C, H, W)
         return y, diag
+
+    def convolutions(self, device: torch.device) -> Convolutions:
+        """How inputs on ``device`` are convolved (:mod:`mintnet.nn.convolutions`): the thin
+        matrix products where :attr:`thin_convolutions` is set and the input is on the CPU,
+        ``F.conv2d`` otherwise."""
+        return self._thin if self.uses_thin_convolutions(device) else LIBRARY
 
     def uses_thin_convolutions(self, device: torch.device) -> bool:
-        """Whether inputs on ``device`` take the thin matrix-product convolutions: only on the CPU
-        and where :attr:`thin_convolutions` is set. On an H200, cuDNN was faster (paper MNIST
-        28x28 layer step 3.6 ms against 5.1 ms, training step 0.86-0.88x the time) or equal
-        (CIFAR-10 32x32), ``docs/performance.md``."""
+        """Whether inputs on ``device`` take the thin convolutions: only on the CPU (on a GPU the
+        library's were as fast or faster, ``docs/performance.md``) and where
+        :attr:`thin_convolutions` is set."""
         return self.thin_convolutions and device.type == "cpu"
-
-    def _value_and_diagonal_single_channel(
-        self, x: Tensor, w: MaskedWeights
-    ) -> tuple[Tensor, Tensor]:
-        """:meth:`value_and_diagonal` for ``C = 1``, on pixel rows ``(B*H*W, K)``
-        (:mod:`mintnet.nn.thin_convolutions`): the thin convolutions are matrix products, the middle
-        one skips the kernel rows the mask empties, and the slope mix is one ``(N, K) x (K, K)``
-        product. This is what brings the paper's MNIST 28x28 stage to its convolution floor
-        (``docs/performance.md``)."""
-        b, _, h, wd = x.shape
-        a1, g1 = self.activation(conv_from_channel(x, w.w1, self.bias1))  # (N, K)
-        a1 = a1.view(b, h, wd, -1).permute(0, 3, 1, 2)  # (B, K, H, W), channels-last
-        a2, g2 = self.activation(conv_kept_rows(a1, w.w2, self.bias2, self.kind))
-        a2, g2 = pixel_rows(a2), pixel_rows(g2)  # (N, K)
-        y = torch.addcmul(conv_to_channel(a2, w.w3, self.bias3, (h, wd)), w.t, x)
-        with torch.autocast(x.device.type, enabled=False):
-            dtype = torch.promote_types(g1.dtype, torch.float32)
-            mix = (w.d3[:, None, :] * w.d2 * w.d1[None, :, :])[:, :, 0]  # (K, K): [i, j]
-            inner = g1.to(dtype) @ mix.to(dtype).t()  # (N, K)
-            diag = w.t + (g2.to(dtype) * inner).sum(dim=1).view(b, 1, h, wd)  # (B, 1, H, W)
-        return y, diag
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         self._check_input(x)
@@ -270,31 +231,3 @@ class MintLayer(InvertibleModule):
     def extra_repr(self) -> str:
         c, h, w = self.shape
         return f"C={c}, H={h}, W={w}, K={self.hidden_groups}, kind={self.kind!r}"
-
-
-def _mix_slopes(mix: Tensor, g1: Tensor) -> Tensor:
-    """``inner[b, i, c] = sum_j mix[i, j, c] * g1[b, j, c]``: mix ``(K, K, C)``, g1 ``(B, K, C, H, W)``.
-
-    Three ways, chosen by measurement (``docs/performance.md``):
-
-    * one channel (the first stage of an MNIST model): a batched matrix product over ``B`` reads
-      ``g1`` where it lies, where ``einsum`` first copies it to put ``C`` first. At the MNIST 28x28
-      stage (batch 32, K = 45) forward plus backward of the product took 8.5 ms against einsum's
-      9.8 ms, and the compiled layer 75 against 80 ms;
-    * ``K <= 2`` (the MNIST 7x7 stage), eager on the CPU: a broadcast product summed over ``j``,
-      on ``K`` times the memory of ``g1``. ``einsum`` would run ``C`` products of ``K x K`` by
-      ``K x BHW`` one by one (PyTorch's CPU loops over small batched products), forward and twice
-      in backward: layer / floor 1.76-1.89 -> 1.57-1.66 at 7x7; no gain at K = 3-4, a loss at
-      K = 5. Compiled, ``einsum`` stays (1.17-1.19 against 1.19-1.23 times the compiled floor),
-      and on a GPU, where it is one batched kernel;
-    * otherwise ``einsum``, as fast as or faster than the alternatives tried (a dense
-      block-diagonal ``1 x 1`` convolution or product: 1.40-1.50 against 1.39 at 14x14).
-    """
-    b, k, c, h, w = g1.shape
-    if c == 1:
-        flat = g1.view(b, k, c, h * w).transpose(1, 2)  # (B, 1, K, HW), a view
-        return torch.matmul(mix.permute(2, 0, 1), flat).transpose(1, 2).view_as(g1)
-    if k <= 2 and g1.device.type == "cpu" and not torch.compiler.is_compiling():
-        products = mix[None, :, :, :, None] * g1.view(b, 1, k, c, h * w)  # (B, K, K, C, HW)
-        return products.sum(dim=2).view_as(g1)
-    return torch.einsum("ijc,bjchw->bichw", mix, g1)

@@ -9,45 +9,11 @@ from torch.utils.checkpoint import checkpoint
 
 from mintnet.nn.inverse import InverseSettings, InversionReport
 from mintnet.nn.invertible import FlowSequential
+from mintnet.nn.masks import MaskKind
 from mintnet.nn.mint_layer import MintLayer
-from mintnet.nn.squeeze import Squeeze
+from mintnet.nn.stack import hidden_groups_per_scale, mint_stack, squeeze_positions
 
 __all__ = ["MintNet", "hidden_groups_per_scale", "squeeze_positions", "standard_normal_log_prob"]
-
-K_SHRINK_PER_SQUEEZE = 4
-"""A squeeze multiplies the channels by 4, so K is divided by 4 to keep the hidden width ~constant."""
-
-
-def squeeze_positions(n_layers: int, n_squeezes: int) -> list[int]:
-    """Pair indices before which a squeeze goes: ``gap * s`` for ``s = 1..n_squeezes``, with
-    ``gap = n_layers // (n_squeezes + 1)`` (paper's MNIST model: 20 pairs, 2 squeezes -> [6, 12])."""
-    if n_layers < 1:
-        raise ValueError(f"n_layers (number of lower/upper pairs) must be >= 1, got {n_layers}")
-    if n_squeezes < 0:
-        raise ValueError(f"n_squeezes must be >= 0, got {n_squeezes}")
-    gap = n_layers // (n_squeezes + 1)
-    if n_squeezes and gap == 0:
-        raise ValueError(
-            f"n_layers={n_layers} pairs cannot hold n_squeezes={n_squeezes} evenly spaced squeezes; "
-            f"use n_layers >= {n_squeezes + 1} or fewer squeezes"
-        )
-    return [gap * s for s in range(1, n_squeezes + 1)]
-
-
-def hidden_groups_per_scale(hidden_groups: int | Sequence[int], n_squeezes: int) -> list[int]:
-    """K at each scale: an int ``K`` gives ``max(1, K // 4**s)`` (paper: 45, 11, 2); a sequence
-    gives one K per scale explicitly."""
-    if isinstance(hidden_groups, int):
-        if hidden_groups < 1:
-            raise ValueError(f"hidden_groups (K) must be >= 1, got {hidden_groups}")
-        return [max(1, hidden_groups // K_SHRINK_PER_SQUEEZE**s) for s in range(n_squeezes + 1)]
-    groups = [int(k) for k in hidden_groups]
-    if len(groups) != n_squeezes + 1 or min(groups, default=0) < 1:
-        raise ValueError(
-            f"hidden_groups must be an int >= 1 or {n_squeezes + 1} ints >= 1 (one per scale), "
-            f"got {list(hidden_groups)}"
-        )
-    return groups
 
 
 class MintNet(FlowSequential):
@@ -66,7 +32,8 @@ class MintNet(FlowSequential):
         in_shape: ``(C, H, W)`` of the input; ``H`` and ``W`` must halve ``n_squeezes`` times.
         n_layers: number of lower/upper pairs.
         n_squeezes: number of 2x2 squeezes.
-        hidden_groups: ``K`` at the first scale (divided by 4 at each squeeze), or one K per scale.
+        hidden_groups: ``K`` at the first scale (divided by 4 at each squeeze, at least 1), or
+            one K per scale (:func:`~mintnet.nn.stack.hidden_groups_per_scale`).
         kernel_size: odd kernel size of every masked convolution.
         activation: ``"elu"`` or ``"leaky_relu"``.
         init_gain: see :class:`MintLayer`.
@@ -92,29 +59,17 @@ class MintNet(FlowSequential):
         in_shape = tuple(int(s) for s in in_shape)
         if len(in_shape) != 3 or min(in_shape) < 1:
             raise ValueError(f"in_shape must be (C, H, W) with positive sizes, got {in_shape}")
-        c, h, w = in_shape
-        scale = 2**n_squeezes
-        if n_squeezes < 0 or h % scale or w % scale:
-            raise ValueError(
-                f"image size {h}x{w} cannot be halved n_squeezes={n_squeezes} times; "
-                f"H and W must be multiples of {scale}"
-            )
-        positions = squeeze_positions(n_layers, n_squeezes)
-        groups = hidden_groups_per_scale(hidden_groups, n_squeezes)
         inversion = inversion or InverseSettings()
-        layers: list[torch.nn.Module] = []
-        for pair in range(n_layers):
-            if pair in positions:
-                layers.append(Squeeze())
-                c, h, w = 4 * c, h // 2, w // 2
-            k = groups[sum(pair >= p for p in positions)]  # the scale this pair is at
-            for kind in ("lower", "upper"):
-                layers.append(
-                    MintLayer(c, h, w, k, kind, kernel_size, activation, init_gain, inversion)
-                )
+
+        def mint_layer(c: int, h: int, w: int, k: int, kind: MaskKind) -> list[torch.nn.Module]:
+            return [MintLayer(c, h, w, k, kind, kernel_size, activation, init_gain, inversion)]
+
+        layers, latent_shape = mint_stack(
+            in_shape, n_layers, n_squeezes, hidden_groups, mint_layer
+        )
         super().__init__(*layers)
         self.in_shape = in_shape
-        self.latent_shape = (c, h, w)
+        self.latent_shape = latent_shape
         self.checkpoint_layers = bool(checkpoint_layers)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:

@@ -1,12 +1,9 @@
-"""Convolutions to and from few channels, written for speed.
+"""Convolutions to and from few channels, written as matrix products.
 
-A Mint layer maps ``C`` image channels to ``K*C`` hidden ones and back. Library convolutions are
-slow when one side is that thin: at the paper's MNIST 28x28 stage (``C = 1, K = 45``, batch 32)
-the ``45 -> 1`` convolution took a third as long as the ``45 -> 45`` one, which has 45 times its
-multiply-adds; at CIFAR 32x32 (``C = 3``) the two thin ones together took a sixth of the
-floor's step.
-Written as matrix products over the ``k*k`` taps (``F.unfold`` / ``F.fold``) they cost what their
-multiply-adds and memory traffic cost.
+A Mint layer maps ``C`` image channels to ``K*C`` hidden ones and back. Where ``C`` is small the
+library's convolutions cost far more than their multiply-adds (``docs/performance.md``). Written
+as matrix products over the ``k*k`` taps (``F.unfold`` / ``F.fold``) they cost what their
+multiply-adds and memory traffic cost. :mod:`mintnet.nn.convolutions` puts them together:
 
 * ``C = 1``: on *pixel rows*, an ``(N, K)`` matrix with ``N = B * H * W`` (channels-last memory),
   where the slope mix is one matrix product too; the middle convolution skips the kernel rows the

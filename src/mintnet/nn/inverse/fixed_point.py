@@ -5,15 +5,10 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from mintnet.nn.inverse.settings import (
-    InversionReport,
-    OnFail,
-    check_inversion_settings,
-    default_tol,
-    finish,
-)
+from mintnet.nn.inverse.report import InversionReport
+from mintnet.nn.inverse.settings import InverseSettings
 
-__all__ = ["ValueAndDiagonal", "fixed_point_inverse", "largest_residual", "start_tolerance"]
+__all__ = ["ValueAndDiagonal", "fixed_point_solve", "largest_residual"]
 
 ValueAndDiagonal = Callable[[Tensor], tuple[Tensor, Tensor]]
 """``x -> (f(x), diag J_f(x))``, both shaped like ``x``."""
@@ -24,23 +19,13 @@ def largest_residual(fx: Tensor, z: Tensor) -> Tensor:
     return (fx - z).abs().flatten(1).amax(dim=1)  # (B,)
 
 
-def start_tolerance(z: Tensor, x0: Tensor, tol: float | None) -> float:
-    """Check that ``x0`` is shaped like ``z``; return ``tol`` or the dtype's default."""
-    if x0.shape != z.shape:
-        raise ValueError(f"x0 must have the shape of z {tuple(z.shape)}, got {tuple(x0.shape)}")
-    return default_tol(z.dtype) if tol is None else tol
-
-
 @torch.no_grad()
-def fixed_point_inverse(
+def fixed_point_solve(
     fn: ValueAndDiagonal,
     z: Tensor,
     x0: Tensor,
-    *,
-    alpha: float = 1.0,
-    max_iter: int = 100,
-    tol: float | None = None,
-    on_fail: OnFail = "warn",
+    settings: InverseSettings,
+    tol: float,
     name: str = "",
     budget: Tensor | None = None,
 ) -> tuple[Tensor, InversionReport]:
@@ -52,20 +37,13 @@ def fixed_point_inverse(
     to :math:`1 - \alpha`, so it converges locally and linearly for :math:`0 < \alpha < 2`
     (Theorem 2 of Song, Meng & Ermon, "MintNet", NeurIPS 2019, arXiv:1907.07945).
 
-    All elements update in parallel. Each sample stops as soon as its largest residual
-    :math:`\max |f(x) - z|` is at most ``tol``; only the samples still moving are evaluated, so ``fn``
-    must treat samples independently (true of convolutions and eval-mode batch norm).
+    All elements update in parallel; each sample stops once :math:`\max |f(x) - z| \le` ``tol``,
+    and only moving samples are evaluated, so ``fn`` must treat samples independently.
 
-    Arguments: ``fn`` (:data:`ValueAndDiagonal`); the target ``z`` ``(B, ...)``; the start ``x0``
-    shaped like it (MintNet uses ``z / t``); the step size ``alpha`` in ``(0, 2)``; ``max_iter``,
-    the most updates any sample gets; ``tol`` on each sample's largest residual (``None``:
-    ``DEFAULT_TOL[dtype]``); ``on_fail``, ``"warn"`` (an :class:`InversionWarning`) or
-    ``"raise"`` (an :class:`InversionError`) when a sample ends above ``tol``; ``name``, for the
-    report; ``budget`` ``(B,)``, each sample's most updates (at most ``max_iter``; ``None``: all
-    ``max_iter``). Returns ``x`` shaped like ``z`` and an :class:`InversionReport`.
+    ``settings`` gives ``alpha`` and ``max_iter``; ``budget`` ``(B,)`` caps each sample's updates
+    below ``max_iter``. Returns ``x`` and an :class:`InversionReport`, neither warning nor raising.
     """
-    check_inversion_settings(alpha, max_iter, tol, on_fail)
-    tol = start_tolerance(z, x0, tol)
+    alpha, max_iter = settings.alpha, settings.max_iter
     batch, x = z.shape[0], x0.clone()
     residual = torch.zeros(batch, dtype=z.dtype, device=z.device)
     active = torch.arange(batch, device=z.device)  # samples still iterating
@@ -90,5 +68,4 @@ def fixed_point_inverse(
             limit = None if limit is None else limit[moving]
         x_act = x_act - alpha * (fx - z_act) / diag
         iterations += 1
-    report = InversionReport(name, iterations, evaluations / max(batch, 1), residual, tol)
-    return x, finish(report, on_fail)
+    return x, InversionReport(name, iterations, evaluations / max(batch, 1), residual, tol)

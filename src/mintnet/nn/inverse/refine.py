@@ -2,9 +2,9 @@ r"""Float64 refinement: the samples a low-precision solve leaves above its toler
 again in float64 and rounded back.
 
 Near the solution of a strongly coupled layer a float32 Anderson solve works on residuals a few
-ulps above the noise of evaluating the layer in float32 (5.5e-6 against a tolerance of 1e-5 in the
-hardest layer measured, docs/concepts.md). Its least-squares extrapolation then fits that noise and
-wanders instead of converging, while the same solve in float64 converges. So a sample that ends
+ulps above the noise of evaluating the layer in float32 (docs/concepts.md). Its least-squares
+extrapolation then fits that noise and wanders instead of converging, while the same solve in
+float64 converges. So a sample that ends
 above ``tol`` is solved again from its start :math:`x_0` with a float64 copy of the map, to the
 float64 tolerance, and the float64 solution :math:`x^*_{64}` is rounded to the layer's dtype. The
 rounded point is kept where its residual, evaluated with the layer itself,
@@ -21,9 +21,10 @@ from dataclasses import replace
 import torch
 from torch import Tensor
 
+from mintnet.nn.inverse.anderson import anderson_solve
 from mintnet.nn.inverse.fixed_point import ValueAndDiagonal, largest_residual
-from mintnet.nn.inverse.safeguarded import safeguarded_solve
-from mintnet.nn.inverse.settings import InverseSettings, InversionReport
+from mintnet.nn.inverse.report import InversionReport
+from mintnet.nn.inverse.settings import InverseSettings, default_tol
 
 __all__ = ["PreciseMap", "can_refine", "refine_in_float64"]
 
@@ -62,14 +63,12 @@ def refine_in_float64(
     ``evaluations`` add the float64 ones and the final check, ``refined`` counts the samples.
     """
     above = torch.tensor(report.unconverged_samples, dtype=torch.long, device=z.device)
-    x64, solved = safeguarded_solve(
+    x64, solved = anderson_solve(
         precise(),
         z[above].double(),
         x0[above].double(),
-        settings.alpha,
-        settings.max_iter,
-        None,
-        settings.anderson_memory,
+        settings,
+        default_tol(torch.float64),
         report.name,
     )
     rounded = x64.to(x.dtype)

@@ -1,4 +1,4 @@
-r"""Safeguarded inversion: per-sample damping with backtracking, and Anderson acceleration.
+r"""Anderson acceleration with its safeguard, and the damped solver that is its fall-back.
 
 Both solve :math:`f(x) = z` for a map whose Jacobian is triangular with a positive diagonal, with
 the step of the paper's Algorithm 1,
@@ -36,15 +36,11 @@ synchronisation per iteration is the check whether any sample is still above ``t
 import torch
 from torch import Tensor
 
-from mintnet.nn.inverse.fixed_point import ValueAndDiagonal, largest_residual, start_tolerance
-from mintnet.nn.inverse.settings import (
-    InversionReport,
-    OnFail,
-    check_inversion_settings,
-    finish,
-)
+from mintnet.nn.inverse.fixed_point import ValueAndDiagonal, largest_residual
+from mintnet.nn.inverse.report import InversionReport
+from mintnet.nn.inverse.settings import InverseSettings
 
-__all__ = ["safeguarded_inverse", "safeguarded_solve"]
+__all__ = ["anderson_solve"]
 
 SHRINK, GROW = 0.5, 2.0
 """Factors applied to a sample's step size after a rejected and an accepted damped step."""
@@ -134,48 +130,24 @@ class _History:
 
 
 @torch.no_grad()
-def safeguarded_inverse(
+def anderson_solve(
     fn: ValueAndDiagonal,
     z: Tensor,
     x0: Tensor,
-    *,
-    alpha: float = 1.0,
-    max_iter: int = 100,
-    tol: float | None = None,
-    on_fail: OnFail = "warn",
-    memory: int = 0,
-    name: str = "",
-) -> tuple[Tensor, InversionReport]:
-    """Solve ``f(x) = z`` by damped steps with backtracking (``memory = 0``) or by Anderson
-    acceleration over ``memory`` earlier points (module docstring for the equations).
-
-    Arguments and returns are those of :func:`~mintnet.nn.inverse.fixed_point_inverse`; ``alpha``
-    is each sample's first step size, and ``max_iter`` caps the candidates (one evaluation each).
-    """
-    method = "anderson" if memory else "damped"
-    check_inversion_settings(alpha, max_iter, tol, on_fail, method, max(memory, 1))
-    x, report = safeguarded_solve(fn, z, x0, alpha, max_iter, tol, memory, name)
-    return x, finish(report, on_fail)
-
-
-@torch.no_grad()
-def safeguarded_solve(
-    fn: ValueAndDiagonal,
-    z: Tensor,
-    x0: Tensor,
-    alpha: float,
-    max_iter: int,
-    tol: float | None,
-    memory: int,
+    settings: InverseSettings,
+    tol: float,
     name: str = "",
     budget: Tensor | None = None,
 ) -> tuple[Tensor, InversionReport]:
-    """:func:`safeguarded_inverse` with checked arguments, neither warning nor raising when a
-    sample ends above ``tol`` (the caller decides, e.g. after :mod:`.refine`); ``budget`` ``(B,)``
-    caps each sample's candidates below ``max_iter``, as in
-    :func:`~mintnet.nn.inverse.fixed_point_inverse`."""
+    """Solve ``f(x) = z`` by Anderson acceleration over ``settings.memory`` earlier points, or by
+    damped steps with backtracking where that is 0 (``method="damped"``); module docstring.
+
+    Arguments and returns are those of :func:`~mintnet.nn.inverse.fixed_point.fixed_point_solve`;
+    ``alpha`` is each sample's first step size, and ``max_iter`` caps the candidates (one
+    evaluation each).
+    """
+    alpha, max_iter, memory = settings.alpha, settings.max_iter, settings.memory
     method = "anderson" if memory else "damped"
-    tol = start_tolerance(z, x0, tol)
     batch, expand = z.shape[0], (-1,) + (1,) * (z.dim() - 1)
     x_out, res_out = x0.clone(), torch.zeros(batch, dtype=z.dtype, device=z.device)
     active = torch.arange(batch, device=z.device)

@@ -1,4 +1,5 @@
-"""The safeguarded solvers: where the paper's iteration fails they converge, on trained flows too."""
+"""Anderson acceleration with its safeguard, and its damped fall-back: where the paper's iteration
+fails they converge, on trained flows too."""
 
 import warnings
 
@@ -6,7 +7,7 @@ import pytest
 import torch
 
 from mintnet.nn import InverseSettings, InversionWarning, MintLayer, unconverged
-from mintnet.nn.inverse import fixed_point_inverse, invert, safeguarded_inverse
+from mintnet.nn.inverse import fixed_point_inverse, invert
 from tests.analysis.helpers import digits, trained_tiny_flow
 from tests.nn.helpers import perturb
 
@@ -36,9 +37,9 @@ def test_where_alpha_one_fails_the_safeguarded_solvers_converge(dtype):
     with pytest.warns(InversionWarning, match=r"samples above tol: \[1, 3\]"):
         x, plain = fixed_point_inverse(_arctan, z, x0, alpha=1.0, max_iter=300, tol=tol)
     assert plain.residual[[0, 2]].max() <= tol and plain.residual[[1, 3]].min() > 1.0
-    for memory in (0, 5):
-        x, report = safeguarded_inverse(_arctan, z, x0, max_iter=300, tol=tol, memory=memory)
-        assert report.converged and report.method == ("anderson" if memory else "damped")
+    for method in ("damped", "anderson"):
+        x, report = invert(_arctan, z, x0, InverseSettings(max_iter=300, tol=tol, method=method))
+        assert report.converged and report.method == method
         assert x.abs().max() < 10 * tol  # the root is 0
         assert report.evaluations < 40
 
@@ -51,15 +52,14 @@ def _layer_problem(batch=6):
     return (lambda a: layer.value_and_diagonal(a, w)), x, y, y / w.t
 
 
-@pytest.mark.parametrize("memory", [0, 5])
-def test_a_batch_is_solved_as_each_sample_alone(memory):
+@pytest.mark.parametrize("method", ["damped", "anderson"])
+def test_a_batch_is_solved_as_each_sample_alone(method):
     fn, x, y, x0 = _layer_problem()
-    batched, report = safeguarded_inverse(fn, y, x0, tol=1e-12, max_iter=300, memory=memory)
+    settings = InverseSettings(tol=1e-12, max_iter=300, method=method)
+    batched, report = invert(fn, y, x0, settings)
     assert report.converged and (batched - x).abs().max() < 1e-9
     for b in range(len(y)):
-        alone, _ = safeguarded_inverse(
-            fn, y[b : b + 1], x0[b : b + 1], tol=1e-12, max_iter=300, memory=memory
-        )
+        alone, _ = invert(fn, y[b : b + 1], x0[b : b + 1], settings)
         torch.testing.assert_close(alone, batched[b : b + 1], rtol=0, atol=1e-12)
 
 
@@ -129,15 +129,15 @@ def test_bad_settings_are_refused_with_the_valid_values(knobs, message):
 def test_bad_arguments_of_the_solver_are_refused():
     z, x0 = _far_start(torch.float64)
     with pytest.raises(ValueError, match="max_iter must be a positive integer"):
-        safeguarded_inverse(_arctan, z, x0, max_iter=0)
+        InverseSettings(max_iter=0)
     with pytest.raises(ValueError, match="x0 must have the shape of z"):
-        safeguarded_inverse(_arctan, z, x0[:2])
+        invert(_arctan, z, x0[:2], InverseSettings())
 
 
 def test_the_anderson_candidate_is_the_least_squares_extrapolation():
     """The kept differences and Gram matrix give the candidate of type II Anderson acceleration,
     recomputed here from the accepted points with a float64 least-squares solve."""
-    from mintnet.nn.inverse.safeguarded import _History
+    from mintnet.nn.inverse.anderson import _History
 
     fn, _, y, x0 = _layer_problem(3)
     step, memory = torch.tensor([1.0, 0.5, 0.25], dtype=torch.float64), 3
