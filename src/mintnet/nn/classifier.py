@@ -13,6 +13,15 @@ from mintnet.nn.stack import mint_stack
 __all__ = ["MintClassifier"]
 
 
+class StackBatchNorm(torch.nn.BatchNorm2d):
+    """``BatchNorm2d`` with the calling convention of the stack's other entries (Mint layers,
+    squeezes), ``x -> (y, log-det)``; the classifier reads no log-det, so this one is ``None``.
+    Its parameters and buffers are those of ``BatchNorm2d``, under the same names."""
+
+    def forward(self, x: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
+        return super().forward(x), None
+
+
 class MintClassifier(torch.nn.Module):
     """MintNet as an image classifier (paper, Table 1).
 
@@ -63,7 +72,7 @@ class MintClassifier(torch.nn.Module):
             c: int, h: int, w: int, k: int, kind: MaskKind
         ) -> list[torch.nn.Module]:
             mint = MintLayer(c, h, w, k, kind, kernel_size, activation, init_gain=None)
-            return [torch.nn.BatchNorm2d(c), mint]
+            return [StackBatchNorm(c), mint]
 
         shape = (padded_channels, h, w)
         layers, (c, _, _) = mint_stack(
@@ -79,9 +88,6 @@ class MintClassifier(torch.nn.Module):
                 f"MintClassifier expects (B, {self.in_channels}, H, W), got {tuple(x.shape)}"
             )
         x = F.pad(x, (0, 0, 0, 0, 0, self.padded_channels - self.in_channels))  # zero channels
-        for layer in self.layers:
-            out = layer(x)
-            x = (
-                out[0] if isinstance(out, tuple) else out
-            )  # Mint layers and squeezes give (y, logdet)
+        for layer in self.layers:  # batch norms, Mint layers and squeezes: x -> (y, log-det)
+            x, _ = layer(x)
         return self.head(F.elu(x).mean(dim=(2, 3)))
