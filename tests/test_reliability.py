@@ -30,23 +30,32 @@ REPO = Path(__file__).resolve().parents[1]
     "override, message",
     [
         (
-            "model.net.inversion.alpha=2.5",
-            "model.net.inversion.alpha=2.5 is invalid: expected a number in (0, 2)",
+            "model.flow.net.inversion.alpha=2.5",
+            "model.flow.net.inversion.alpha=2.5 is invalid: expected a number in (0, 2)",
         ),
         (
-            "model.net.inversion.method=newton",
-            "model.net.inversion.method='newton' is invalid: expected one of fixed_point, damped, "
+            "model.flow.net.inversion.method=newton",
+            "model.flow.net.inversion.method='newton' is invalid: expected one of fixed_point, damped, "
             "anderson",
         ),
         (
-            "model.net.inversion.refine_in_float64=maybe",
-            "model.net.inversion.refine_in_float64='maybe' is invalid: expected true or false",
+            "model.flow.net.inversion.refine_in_float64=maybe",
+            "model.flow.net.inversion.refine_in_float64='maybe' is invalid: expected true or false",
         ),
-        ("model.net.n_layers=-1", "model.net.n_layers=-1 is invalid: expected an integer >= 1"),
+        (
+            "model.flow.net.n_layers=-1",
+            "model.flow.net.n_layers=-1 is invalid: expected an integer >= 1",
+        ),
         ("data.batch_size=many", "data.batch_size='many' is invalid: expected an integer >= 1"),
-        ("model.net.n_squeezes=4", "image size 8x8 cannot be halved n_squeezes=4 times"),
-        ("model.net.in_shape=[3,8,8]", "model.net.in_shape=[3, 8, 8] does not fit data 'digits'"),
-        ("model.logit_lam=0.7", "model.logit_lam=0.7 is invalid: expected a number in (0, 0.5)"),
+        ("model.flow.net.n_squeezes=4", "image size 8x8 cannot be halved n_squeezes=4 times"),
+        (
+            "model.flow.net.in_shape=[3,8,8]",
+            "model.flow.net.in_shape=[3, 8, 8] does not fit data 'digits'",
+        ),
+        (
+            "model.flow.logit_lam=0.7",
+            "model.flow.logit_lam=0.7 is invalid: expected a number in (0, 0.5)",
+        ),
     ],
 )
 def test_bad_configuration_is_refused_before_training(compose_cfg, override, message):
@@ -256,12 +265,14 @@ def test_foreign_checkpoint_is_refused(tmp_path):
 
 
 def test_checkpoint_of_another_model_is_refused_before_resuming(compose_cfg, trained_checkpoint):
-    _, other_model, _ = build(compose_cfg(["model.net.hidden_groups=3"] + QUIET))
+    _, other_model, _ = build(compose_cfg(["model.flow.net.hidden_groups=3"] + QUIET))
     with pytest.raises(CheckpointError, match="is of another model than this config builds"):
         check_checkpoint(trained_checkpoint, other_model)
     with pytest.raises(CheckpointError, match="is of another model"):
         train(
-            compose_cfg(["model.net.hidden_groups=3", f"ckpt_path={trained_checkpoint}"] + QUIET)
+            compose_cfg(
+                ["model.flow.net.hidden_groups=3", f"ckpt_path={trained_checkpoint}"] + QUIET
+            )
         )
 
 

@@ -29,8 +29,8 @@ from tests.test_resume import assert_same_state, final_state
 ROOT = Path(__file__).resolve().parents[1]
 
 TINY = [
-    "model.net.n_layers=2",
-    "model.net.hidden_groups=2",
+    "model.flow.net.n_layers=2",
+    "model.flow.net.hidden_groups=2",
     "data.num_workers=0",
     "+trainer.limit_val_batches=2",
     "+trainer.limit_test_batches=2",

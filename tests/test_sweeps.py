@@ -99,8 +99,8 @@ def test_optuna_search_records_its_best_trial(tmp_path):
     assert results["best_value"] == pytest.approx(min(trials), rel=1e-6)
     assert set(results["best_params"]) == {
         "model.optimizer.lr",
-        "model.net.n_layers",
-        "model.net.hidden_groups",
+        "model.flow.net.n_layers",
+        "model.flow.net.hidden_groups",
         "data.batch_size",
     }
 

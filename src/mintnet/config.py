@@ -27,25 +27,28 @@ def data_facts(datamodule: Any) -> dict[str, Any]:
     }
 
 
-def fill_from_data(model_cfg: DictConfig, datamodule: Any) -> None:
-    """Set every ``???`` among ``in_shape, n_bins, num_classes, in_channels, image_size`` in the model
-    config (and its ``net``) from the data; refuse values that contradict the data."""
+def fill_from_data(model_cfg: DictConfig, datamodule: Any, path: str = "model") -> None:
+    """Set every ``???`` among ``in_shape, n_bins, num_classes, in_channels, image_size`` in the
+    model config and the objects nested in it (``model.flow.net.in_shape``) from the data; refuse
+    values that contradict the data. A key that interpolates another (``${..num_classes}``)
+    follows the one it names."""
     facts = data_facts(datamodule)
-    for path in ("model", "model.net"):
-        node = model_cfg if path == "model" else model_cfg.get("net")
-        if node is None:
+    for key in model_cfg.keys():
+        if OmegaConf.is_interpolation(model_cfg, key):
             continue
-        for key, value in facts.items():
-            if key not in node.keys():  # "in" is False for ??? values
-                continue
-            if OmegaConf.is_missing(node, key):
-                node[key] = value
-                continue
-            given = OmegaConf.to_object(node[key]) if OmegaConf.is_config(node[key]) else node[key]
-            if given != value:
+        if OmegaConf.is_missing(model_cfg, key):
+            if key in facts:
+                model_cfg[key] = facts[key]
+            continue
+        value = model_cfg[key]
+        if isinstance(value, DictConfig):
+            fill_from_data(value, datamodule, f"{path}.{key}")
+        elif key in facts:
+            given = OmegaConf.to_object(value) if OmegaConf.is_config(value) else value
+            if given != facts[key]:
                 raise ConfigError(
                     f"{path}.{key}={given} does not fit data '{datamodule.name}', which has "
-                    f"{key}={value}; leave it out (???) to take it from the data"
+                    f"{key}={facts[key]}; leave it out (???) to take it from the data"
                 )
 
 
@@ -66,32 +69,38 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     ),
     "data.batch_size": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     "data.num_workers": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
-    "model.n_bins": (lambda v: _is_int(v) and v >= 2, "an integer >= 2"),
-    "model.logit_lam": (lambda v: _is_number(v) and 0 < v < 0.5, "a number in (0, 0.5)"),
+    "model.flow.n_bins": (lambda v: _is_int(v) and v >= 2, "an integer >= 2"),
+    "model.flow.logit_lam": (lambda v: _is_number(v) and 0 < v < 0.5, "a number in (0, 0.5)"),
     "model.sample_temperature": (lambda v: _is_number(v) and v > 0, "a number > 0"),
     "model.optimizer.lr": (lambda v: _is_number(v) and v > 0, "a number > 0"),
-    "model.net.n_layers": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
-    "model.net.n_squeezes": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
-    "model.net.hidden_groups": (
+    "model.flow.net.n_layers": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    "model.flow.net.n_squeezes": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    "model.flow.net.hidden_groups": (
         lambda v: (
             (_is_int(v) and v >= 1)
             or (isinstance(v, list) and all(_is_int(k) and k >= 1 for k in v))
         ),
         "an integer >= 1 or a list of them (one per scale)",
     ),
-    "model.net.kernel_size": (
+    "model.flow.net.kernel_size": (
         lambda v: _is_int(v) and v >= 1 and v % 2 == 1,
         "an odd integer >= 1",
     ),
-    "model.net.inversion.alpha": (lambda v: _is_number(v) and 0 < v < 2, "a number in (0, 2)"),
-    "model.net.inversion.max_iter": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
-    "model.net.inversion.tol": (
+    "model.flow.net.inversion.alpha": (
+        lambda v: _is_number(v) and 0 < v < 2,
+        "a number in (0, 2)",
+    ),
+    "model.flow.net.inversion.max_iter": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    "model.flow.net.inversion.tol": (
         lambda v: v is None or (_is_number(v) and v > 0),
         "null or a number > 0",
     ),
-    "model.net.inversion.method": (lambda v: v in METHODS, f"one of {', '.join(METHODS)}"),
-    "model.net.inversion.anderson_memory": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
-    "model.net.inversion.refine_in_float64": (lambda v: isinstance(v, bool), "true or false"),
+    "model.flow.net.inversion.method": (lambda v: v in METHODS, f"one of {', '.join(METHODS)}"),
+    "model.flow.net.inversion.anderson_memory": (
+        lambda v: _is_int(v) and v >= 1,
+        "an integer >= 1",
+    ),
+    "model.flow.net.inversion.refine_in_float64": (lambda v: isinstance(v, bool), "true or false"),
     "trainer.max_epochs": (
         lambda v: v is None or (_is_int(v) and (v >= 1 or v == -1)),
         "an integer >= 1 (or -1)",
