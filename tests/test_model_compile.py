@@ -39,13 +39,13 @@ def test_model_compiles_the_whole_flow():
 
 @pytest.mark.parametrize("choice", ["fast", "true", 2])
 def test_unknown_choices_are_refused_with_the_valid_ones(choice):
-    with pytest.raises(ValueError, match=r"model.compile must be one of false, true, 'model', "):
+    with pytest.raises(ValueError, match=r"compile must be one of false, true, 'model', "):
         _density(choice)
 
 
 def test_layers_needs_mint_layers():
     net = ResNetClassifier(3, 10, blocks=(1,), widths=(4,))
-    with pytest.raises(ValueError, match="ResNetClassifier has none; use model.compile=true"):
+    with pytest.raises(ValueError, match="ResNetClassifier has none; use compile=true"):
         ClassificationModule(net, num_classes=10, compile="layers")
 
 

@@ -174,7 +174,7 @@ def test_a_bad_value_in_one_arm_is_recorded_and_the_sweep_goes_on(tmp_path):
     run_train(args + FAST + TINY_DENSITY, tmp_path, expect=1)
     rows = summary_csv(sweep)
     assert [r["status"] for r in rows] == ["failed", "ok"]
-    assert rows[0]["reason"] == "data.batch_size=0 is invalid: expected an integer >= 1"
+    assert rows[0]["reason"] == "data.batch_size=0: batch_size must be an integer >= 1, got 0"
     assert "test/bpd" in logged(sweep / "1")
 
 

@@ -22,7 +22,7 @@ from mintnet import sweep_stop, sweeps, threads
 from mintnet.callbacks.preemption import PREEMPTED_EXIT_CODE, report_stop, stop_reason
 from mintnet.checkpoint import prepare_resume, resume_checkpoint
 from mintnet.cli.reporting import reported_errors
-from mintnet.config import ConfigError, fill_from_data, validate
+from mintnet.config import ConfigError, fill_from_data, refused_key
 from mintnet.dashboard import define_metrics, finish_run, open_runs, prepare_wandb
 from mintnet.errors import MintNetError
 from mintnet.pixel_baseline import pixel_baseline
@@ -39,13 +39,15 @@ CONFIG_PATH = "conf"  # the package's configs (the repository's top-level conf/ 
 
 def instantiate(cfg: DictConfig, key: str, name: str | None = None, **kwargs: Any) -> Any:
     """``hydra.utils.instantiate(cfg[key])``, turning a constructor's refusal into a
-    :class:`ConfigError` that names the config key (``name``, default ``key``)."""
+    :class:`ConfigError` that names the config key that fed it (``model.flow.n_bins=1: ...``;
+    ``name`` replaces ``key`` in it)."""
     try:
         return hydra.utils.instantiate(cfg[key], **kwargs)
     except hydra.errors.InstantiationException as error:
         refusal = ValueError | TypeError | MisconfigurationException
         cause = error.__cause__ if isinstance(error.__cause__, refusal) else error
-        raise ConfigError(f"{name or key}: {cause}") from error
+        where = refused_key(cfg._get_root(), str(error), str(cause)) or name or key
+        raise ConfigError(f"{where}: {cause}") from error
 
 
 def instantiate_group(cfg: DictConfig | None, group: str = "") -> list[Any]:
@@ -61,19 +63,14 @@ def instantiate_group(cfg: DictConfig | None, group: str = "") -> list[Any]:
 
 
 def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, pl.LightningModule, pl.Trainer]:
-    """Data, model and trainer from the config; data problems surface before any model is built."""
-    validate(cfg)
+    """Data, model and trainer from the config. Every constructor checks its own values before
+    any data file is read; a bad checkpoint or missing data opens no W&B run."""
     datamodule = instantiate(cfg, "data")
-    if getattr(datamodule, "download", False):  # data.download=true: fetch first, then check
-        if pl.utilities.rank_zero_only.rank == 0:  # other DDP ranks wait for it inside fit
-            datamodule.prepare_data()
-    else:
-        datamodule.check()
-    fill_from_data(cfg.model, datamodule)
+    fill_from_data(cfg.model, datamodule)  # shapes and levels: the data module's class facts
     log.info("Instantiating model <%s>", cfg.model._target_)
     model = instantiate(cfg, "model")
     model.model_config = OmegaConf.to_container(cfg.model, resolve=True)
-    _choose_checkpoint(cfg, model)  # before any logger: a bad file opens no W&B run
+    _choose_checkpoint(cfg, model)
     sweeps.record_sweep(cfg)  # in a multirun: cfg.sweep, and the W&B group of the sweep's runs
     prepare_wandb(cfg)  # the run's W&B id: the same across resumes
     loggers = instantiate_group(cfg.get("logger"), "logger")
@@ -81,6 +78,11 @@ def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, pl.LightningModule, 
     if not loggers:  # nothing to send learning rates to
         callbacks = [c for c in callbacks if not isinstance(c, pl.callbacks.LearningRateMonitor)]
     trainer = instantiate(cfg, "trainer", callbacks=callbacks, logger=loggers or False)
+    if getattr(datamodule, "download", False):  # data.download=true: fetch first, then check
+        if pl.utilities.rank_zero_only.rank == 0:  # other DDP ranks wait for it inside fit
+            datamodule.prepare_data()
+    else:
+        datamodule.check()
     open_runs(loggers)
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
@@ -99,6 +101,14 @@ def _choose_checkpoint(cfg: DictConfig, model: pl.LightningModule) -> None:
         cfg.ckpt_path = prepare_resume(path, model)
     if cfg.ckpt_path and pl.utilities.rank_zero_only.rank == 0:
         say(f"mintnet-train: continuing from {cfg.ckpt_path}", stream=sys.stderr)
+
+
+def _seed(cfg: DictConfig) -> None:
+    if cfg.get("seed") is not None:
+        try:
+            pl.seed_everything(cfg.seed, workers=True)
+        except (TypeError, ValueError) as error:
+            raise ConfigError(f"seed={cfg.seed}: {error}; use an integer >= 0 or null") from error
 
 
 @dataclass
@@ -135,16 +145,14 @@ def train(cfg: DictConfig) -> RunResult:
 
 def _fit_and_test(cfg: DictConfig) -> RunResult:
     threads.configure_run(cfg)  # `threads: auto|N`; prints the run's `threads:` line
-    if cfg.get("seed") is not None:
-        pl.seed_everything(cfg.seed, workers=True)
+    _seed(cfg)
     datamodule, model, trainer = build(cfg)
     if cfg.get("train"):
         trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     if cfg.get("test"):
-        if cfg.get("seed") is not None:  # the same noise as `mintnet-eval` with this seed
-            pl.seed_everything(cfg.seed, workers=True)
+        _seed(cfg)  # the same noise as `mintnet-eval` with this seed
         trainer.test(model, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
         metrics |= {k: float(v) for k, v in trainer.callback_metrics.items()}
         if cfg.get("compare_pixel_baseline") and hasattr(model, "flow"):

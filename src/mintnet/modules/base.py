@@ -10,7 +10,12 @@ from pytorch_lightning.utilities import rank_zero_warn
 from torch import Tensor
 
 from mintnet import random_state
-from mintnet.modules.optim import OptimizerFactory, SchedulerFactory, build_optimizers
+from mintnet.modules.optim import (
+    OptimizerFactory,
+    SchedulerFactory,
+    build_optimizers,
+    check_optimizer,
+)
 
 __all__ = ["CHECKPOINT_KEY", "ConfiguredModule", "Monitor"]
 
@@ -53,6 +58,11 @@ class ConfiguredModule(pl.LightningModule):
         scheduler_interval: str,
     ) -> None:
         super().__init__()
+        if scheduler_interval not in ("epoch", "step"):
+            raise ValueError(
+                f"scheduler_interval must be 'epoch' or 'step', got {scheduler_interval!r}"
+            )
+        check_optimizer(optimizer)
         self.optimizer, self.scheduler = optimizer, scheduler
         self.scheduler_interval = scheduler_interval
         self.model_config: dict[str, Any] | None = None

@@ -51,6 +51,12 @@ class DensityModule(ConfiguredModule):
     ) -> None:
         super().__init__(optimizer, scheduler, scheduler_interval)
         check_estimate(eval_samples, eval_seed)
+        if isinstance(sample_temperature, bool) or not (
+            isinstance(sample_temperature, int | float) and sample_temperature > 0
+        ):
+            raise ValueError(
+                f"sample_temperature must be a number > 0, got {sample_temperature!r}"
+            )
         self.save_hyperparameters(ignore=["flow", "optimizer", "scheduler"], logger=False)
         self.flow = flow
         self.train_bpd, self.val_bpd, self.test_bpd = MeanMetric(), MeanMetric(), MeanMetric()
