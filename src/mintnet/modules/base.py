@@ -96,6 +96,11 @@ class ConfiguredModule(pl.LightningModule):
         same here; subclasses whose arguments have moved override this)."""
         return config
 
+    def reference_metrics(self, datamodule: pl.LightningDataModule) -> dict[str, float]:
+        """Test metrics of a simple reference model fitted on ``datamodule``, to compare the
+        module's own with (none here; the density module has its pixel baseline)."""
+        return {}
+
     def configure_optimizers(self) -> dict[str, Any]:
         return build_optimizers(
             self.parameters(),

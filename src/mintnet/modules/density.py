@@ -6,11 +6,13 @@ import torch
 from torch import Tensor
 from torchmetrics import MeanMetric, MinMetric
 
+from mintnet.data.datamodule import ImageDataModule
 from mintnet.modules.base import ConfiguredModule, Monitor
 from mintnet.modules.compile import compile_in_place
 from mintnet.modules.optim import OptimizerFactory, SchedulerFactory
 from mintnet.nn import ImageFlow, InverseSettings
 from mintnet.nn.noise import check_estimate
+from mintnet.pixel_baseline import pixel_baseline
 
 __all__ = ["DensityModule"]
 
@@ -101,6 +103,12 @@ class DensityModule(ConfiguredModule):
         if stage == "train":
             self.log("train/loss", loss, on_step=True, on_epoch=False)
         return loss
+
+    def reference_metrics(self, datamodule: ImageDataModule) -> dict[str, float]:
+        """``test/pixel_baseline_bpd``: the test bits/dim of independent per-pixel histograms
+        fitted on the training split (:func:`mintnet.pixel_baseline.pixel_baseline`), the score a
+        flow must beat to have learned any structure."""
+        return {"test/pixel_baseline_bpd": pixel_baseline(datamodule)}
 
     @torch.no_grad()
     def sample(
