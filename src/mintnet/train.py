@@ -99,6 +99,7 @@ def _choose_checkpoint(cfg: DictConfig, model: pl.LightningModule) -> None:
 
 
 def _seed(cfg: DictConfig) -> None:
+    """Seed torch, numpy and python with ``cfg.seed`` (``null``: not at all)."""
     if cfg.get("seed") is not None:
         try:
             pl.seed_everything(cfg.seed, workers=True)
