@@ -22,8 +22,8 @@ class Candidate:
 
     def overrides(self) -> list[str]:
         return [
-            f"model.net.n_layers={self.n_layers}",
-            f"model.net.hidden_groups={self.hidden_groups}",
+            f"model.flow.net.n_layers={self.n_layers}",
+            f"model.flow.net.hidden_groups={self.hidden_groups}",
         ]
 
 

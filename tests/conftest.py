@@ -17,7 +17,7 @@ torch.set_num_threads(1)
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
-TINY_DENSITY = ["model.net.n_layers=2", "model.net.hidden_groups=2"]
+TINY_DENSITY = ["model.flow.net.n_layers=2", "model.flow.net.hidden_groups=2"]
 FAST_TRAINER = [
     "trainer.max_epochs=1",
     "+trainer.limit_train_batches=3",
@@ -48,9 +48,11 @@ def wandb_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def compose_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
     """Compose ``conf/<name>.yaml`` with overrides, outputs and logs under tmp_path."""
 
-    def _compose(overrides: list[str] = (), name: str = "train") -> DictConfig:
+    def _compose(
+        overrides: list[str] = (), name: str = "train", hydra: bool = False
+    ) -> DictConfig:
         paths = [f"paths.output_dir={tmp_path / 'run'}", f"paths.log_dir={tmp_path / 'logs'}"]
         with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
-            return compose(config_name=name, overrides=paths + list(overrides))
+            return compose(name, paths + list(overrides), return_hydra_config=hydra)
 
     return _compose

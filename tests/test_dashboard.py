@@ -66,7 +66,9 @@ def test_wandb_is_offline_unless_wandb_mode_says_otherwise(
 
 def test_uploading_checkpoints_needs_online_logging(compose_cfg, wandb_offline):
     cfg = compose_cfg(["logger=wandb", "logger.wandb.log_model=true"])
-    with pytest.raises(ConfigError, match="logger.wandb: .*log_model=True and offline=True"):
+    with pytest.raises(
+        ConfigError, match="logger.wandb.log_model=True: .*log_model=True and offline=True"
+    ):
         build(cfg)
 
 

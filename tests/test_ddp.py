@@ -33,7 +33,11 @@ TINY_DDP = [
     "compare_pixel_baseline=false",
     f"data.test_fraction={ODD_TEST_FRACTION}",
 ]
-TINY_DENSITY = ["model.net.n_layers=1", "model.net.n_squeezes=0", "model.net.hidden_groups=2"]
+TINY_DENSITY = [
+    "model.flow.net.n_layers=1",
+    "model.flow.net.n_squeezes=0",
+    "model.flow.net.hidden_groups=2",
+]
 
 
 def run_train(

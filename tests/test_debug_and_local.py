@@ -12,7 +12,7 @@ from hydra import compose, initialize_config_dir
 from tests.conftest import CONF_DIR
 from tests.test_ddp import ROOT
 
-TINY = ["model.net.n_layers=2", "model.net.hidden_groups=2"]
+TINY = ["model.flow.net.n_layers=2", "model.flow.net.hidden_groups=2"]
 
 
 def cli(args: list[str], cwd) -> subprocess.CompletedProcess:
@@ -108,7 +108,7 @@ def test_a_users_config_folder_adds_experiments_and_local_settings(tmp_path):
     (user / "local" / "default.yaml").write_text(LOCAL)
     (user / "experiment" / "tiny_digits.yaml").write_text(
         "# @package _global_\ndefaults:\n  - override /data: digits\n"
-        "model:\n  net:\n    n_layers: 3\n    hidden_groups: 5\ntrainer:\n  max_epochs: 7\n"
+        "model:\n  flow:\n    net:\n      n_layers: 3\n      hidden_groups: 5\ntrainer:\n  max_epochs: 7\n"
     )
     (user / "hydra" / "launcher").mkdir(parents=True)
     (user / "hydra" / "launcher" / "my_cluster.yaml").write_text(
@@ -117,7 +117,7 @@ def test_a_users_config_folder_adds_experiments_and_local_settings(tmp_path):
     for how in ([f"--config-dir={user}"], [f"hydra.searchpath=[file://{user}]"]):
         run = cli([*how, "experiment=tiny_digits", "logger=wandb", "--cfg", "job"], tmp_path)
         cfg = yaml.safe_load(run.stdout)
-        assert cfg["model"]["net"]["n_layers"] == 3 and cfg["trainer"]["max_epochs"] == 7
+        assert cfg["model"]["flow"]["net"]["n_layers"] == 3 and cfg["trainer"]["max_epochs"] == 7
         assert cfg["paths"]["data_dir"] == "/cluster/datasets"
         assert cfg["logger"]["wandb"]["entity"] == "my-lab"
     run = cli([f"--config-dir={user}", "hydra/launcher=my_cluster", "--cfg", "hydra"], tmp_path)

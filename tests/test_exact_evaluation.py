@@ -123,8 +123,8 @@ def test_eval_options_are_refused_for_a_classifier():
 
 def test_density_module_refuses_a_bad_sample_count():
     from mintnet.modules import DensityModule
-    from mintnet.nn import MintNet
+    from mintnet.nn import ImageFlow, MintNet
 
     net = MintNet((1, 8, 8), n_layers=1, n_squeezes=0, hidden_groups=1)
     with pytest.raises(EstimateError, match="samples must be an int >= 1.*got 0"):
-        DensityModule(net, n_bins=17, eval_samples=0)
+        DensityModule(ImageFlow(net, n_bins=17), eval_samples=0)

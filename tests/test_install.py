@@ -17,8 +17,8 @@ FAST = [
     "+trainer.limit_train_batches=2",
     "+trainer.limit_val_batches=1",
     "+trainer.limit_test_batches=1",
-    "model.net.n_layers=2",
-    "model.net.hidden_groups=2",
+    "model.flow.net.n_layers=2",
+    "model.flow.net.hidden_groups=2",
     "compare_pixel_baseline=false",
     "paths.log_dir=logs",
 ]
@@ -125,7 +125,8 @@ def test_the_installed_wheel_trains_sweeps_and_reads_a_users_config_folder(tmp_p
     user = tmp_path / "my_configs"
     (user / "experiment").mkdir(parents=True)
     (user / "experiment" / "my_digits.yaml").write_text(
-        "# @package _global_\ntask_name: my_digits\nmodel:\n  net:\n    hidden_groups: 3\n"
+        "# @package _global_\ntask_name: my_digits\nmodel:\n  flow:\n    net:\n"
+        "      hidden_groups: 3\n"
     )
     mine = run(
         [

@@ -5,12 +5,12 @@ import torch
 
 from mintnet.modules import ClassificationModule, DensityModule
 from mintnet.modules.compile import RECOMPILES_PER_SHAPE
-from mintnet.nn import MintLayer, MintNet, ResNetClassifier
+from mintnet.nn import ImageFlow, MintLayer, MintNet, ResNetClassifier
 
 
 def _density(compile_choice):
     torch.manual_seed(0)
-    return DensityModule(MintNet((1, 4, 4), 2, 1, 2), n_bins=17, compile=compile_choice)
+    return DensityModule(ImageFlow(MintNet((1, 4, 4), 2, 1, 2), n_bins=17), compile=compile_choice)
 
 
 @pytest.mark.slow
@@ -39,13 +39,13 @@ def test_model_compiles_the_whole_flow():
 
 @pytest.mark.parametrize("choice", ["fast", "true", 2])
 def test_unknown_choices_are_refused_with_the_valid_ones(choice):
-    with pytest.raises(ValueError, match=r"model.compile must be one of false, true, 'model', "):
+    with pytest.raises(ValueError, match=r"compile must be one of false, true, 'model', "):
         _density(choice)
 
 
 def test_layers_needs_mint_layers():
     net = ResNetClassifier(3, 10, blocks=(1,), widths=(4,))
-    with pytest.raises(ValueError, match="ResNetClassifier has none; use model.compile=true"):
+    with pytest.raises(ValueError, match="ResNetClassifier has none; use compile=true"):
         ClassificationModule(net, num_classes=10, compile="layers")
 
 
@@ -56,6 +56,6 @@ def test_layers_allows_a_graph_per_shape_and_mode():
     with torch._dynamo.config.patch(recompile_limit=8):
         torch.manual_seed(0)
         net = MintNet((1, 8, 8), 3, 2, 4)  # three stage shapes: 1x8x8, 4x4x4, 16x2x2
-        DensityModule(net, n_bins=17, compile="layers")
+        DensityModule(ImageFlow(net, n_bins=17), compile="layers")
         assert torch._dynamo.config.recompile_limit >= RECOMPILES_PER_SHAPE * 3
     assert torch._dynamo.config.recompile_limit >= 8  # still readable afterwards

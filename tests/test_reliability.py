@@ -17,6 +17,7 @@ from mintnet.checkpoint import (
     read_checkpoint,
 )
 from mintnet.config import ConfigError
+from mintnet.data import DigitsDataModule
 from mintnet.nn import InverseSettings, InversionError, InversionWarning
 from mintnet.train import build, train
 from tests.conftest import FAST_TRAINER, TINY_DENSITY
@@ -30,26 +31,43 @@ REPO = Path(__file__).resolve().parents[1]
     "override, message",
     [
         (
-            "model.net.inversion.alpha=2.5",
-            "model.net.inversion.alpha=2.5 is invalid: expected a number in (0, 2)",
+            "model.flow.net.inversion.alpha=2.5",
+            "model.flow.net.inversion.alpha=2.5: alpha=2.5 is outside (0, 2)",
         ),
         (
-            "model.net.inversion.method=newton",
-            "model.net.inversion.method='newton' is invalid: expected one of fixed_point, damped, "
-            "anderson",
+            "model.flow.net.inversion.method=newton",
+            "model.flow.net.inversion.method=newton: method must be one of fixed_point, damped, "
+            "anderson; got 'newton'",
         ),
         (
-            "model.net.inversion.refine_in_float64=maybe",
-            "model.net.inversion.refine_in_float64='maybe' is invalid: expected true or false",
+            "model.flow.net.inversion.refine_in_float64=maybe",
+            "model.flow.net.inversion.refine_in_float64=maybe: refine_in_float64 must be true or "
+            "false, got 'maybe'",
         ),
-        ("model.net.n_layers=-1", "model.net.n_layers=-1 is invalid: expected an integer >= 1"),
-        ("data.batch_size=many", "data.batch_size='many' is invalid: expected an integer >= 1"),
-        ("model.net.n_squeezes=4", "image size 8x8 cannot be halved n_squeezes=4 times"),
-        ("model.net.in_shape=[3,8,8]", "model.net.in_shape=[3, 8, 8] does not fit data 'digits'"),
-        ("model.logit_lam=0.7", "model.logit_lam=0.7 is invalid: expected a number in (0, 0.5)"),
+        ("model.flow.net.n_layers=-1", "model.flow.net.n_layers=-1: n_layers"),
+        ("data.batch_size=many", "data.batch_size=many: batch_size"),
+        ("model.flow.net.n_squeezes=4", "image size 8x8 cannot be halved n_squeezes=4 times"),
+        (
+            "model.flow.net.in_shape=[3,8,8]",
+            "model.flow.net.in_shape=[3, 8, 8] does not fit data 'digits'",
+        ),
+        ("model.flow.logit_lam=0.7", "model.flow.logit_lam=0.7: "),
+        ("model.eval_samples=0", "model: samples must be an int >= 1"),
+        ("model.sample_temperature=0", "model.sample_temperature=0: sample_temperature must be"),
+        ("model.optimizer.lr=-1", "model.optimizer: the optimizer refuses its arguments"),
+        ("trainer.max_epochs=-5", "trainer.max_epochs=-5: `max_epochs` must be"),
+        ("seed=-1", "seed=-1: "),
     ],
 )
-def test_bad_configuration_is_refused_before_training(compose_cfg, override, message):
+def test_bad_configuration_is_refused_before_any_data_is_read(
+    compose_cfg, override, message, monkeypatch
+):
+    def read(self):
+        raise AssertionError("the data was read before the configuration was checked")
+
+    monkeypatch.setattr(DigitsDataModule, "check", read)
+    monkeypatch.setattr(DigitsDataModule, "prepare_data", read)
+    monkeypatch.setattr(DigitsDataModule, "setup", read)
     with pytest.raises(ConfigError) as info:
         train(compose_cfg([override] + QUIET))
     assert message in str(info.value)
@@ -148,7 +166,7 @@ def test_make_train_exits_non_zero_on_a_bad_value(tmp_path):
         timeout=300,
     )
     assert run.returncode != 0
-    assert "mintnet-train: error: data.batch_size=0 is invalid" in run.stderr
+    assert "mintnet-train: error: data.batch_size=0: batch_size must be" in run.stderr
 
 
 # 4. resume = uninterrupted ------------------------------------------------------------------------
@@ -256,12 +274,14 @@ def test_foreign_checkpoint_is_refused(tmp_path):
 
 
 def test_checkpoint_of_another_model_is_refused_before_resuming(compose_cfg, trained_checkpoint):
-    _, other_model, _ = build(compose_cfg(["model.net.hidden_groups=3"] + QUIET))
+    _, other_model, _ = build(compose_cfg(["model.flow.net.hidden_groups=3"] + QUIET))
     with pytest.raises(CheckpointError, match="is of another model than this config builds"):
         check_checkpoint(trained_checkpoint, other_model)
     with pytest.raises(CheckpointError, match="is of another model"):
         train(
-            compose_cfg(["model.net.hidden_groups=3", f"ckpt_path={trained_checkpoint}"] + QUIET)
+            compose_cfg(
+                ["model.flow.net.hidden_groups=3", f"ckpt_path={trained_checkpoint}"] + QUIET
+            )
         )
 
 

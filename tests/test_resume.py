@@ -16,9 +16,8 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 
+TINY_DENSITY = ["model.flow.net.n_layers=2", "model.flow.net.hidden_groups=2"]
 BASE = [
-    "model.net.n_layers=2",
-    "model.net.hidden_groups=2",
     "data.batch_size=32",
     "seed=3",
     "trainer.max_epochs=3",
@@ -32,17 +31,19 @@ BASE = [
     "compare_pixel_baseline=false",
 ]
 STEP_SCHEDULER = [
+    *TINY_DENSITY,
     "model.scheduler_interval=step",
     "model.scheduler={_target_: torch.optim.lr_scheduler.StepLR, _partial_: true, step_size: 4, gamma: 0.7}",
 ]
 SETTINGS = {
     "step_scheduler": STEP_SCHEDULER,
-    "workers": ["data.num_workers=2"],
-    "ema": ["callbacks=ema"],
-    "ddp": ["trainer=ddp_cpu"],
+    "workers": [*TINY_DENSITY, "data.num_workers=2"],
+    "ema": [*TINY_DENSITY, "callbacks=ema"],
+    "ddp": [*TINY_DENSITY, "trainer=ddp_cpu"],
     "classifier": [  # random crops on, loaded by worker processes
         "experiment=digits_classification",
         "model.net.n_layers=2",
+        "model.net.hidden_groups=2",
         "data.num_workers=2",
     ],
 }

@@ -29,8 +29,8 @@ from tests.test_resume import assert_same_state, final_state
 ROOT = Path(__file__).resolve().parents[1]
 
 TINY = [
-    "model.net.n_layers=2",
-    "model.net.hidden_groups=2",
+    "model.flow.net.n_layers=2",
+    "model.flow.net.hidden_groups=2",
     "data.num_workers=0",
     "+trainer.limit_val_batches=2",
     "+trainer.limit_test_batches=2",
@@ -307,7 +307,9 @@ def test_an_array_of_ddp_runs_with_one_failing_arm(cluster, tmp_path):
     assert "3 jobs, 1 failed" in output
     rows = [status(sweep_dir / str(job)) for job in range(3)]
     assert [row["status"] for row in rows] == ["ok", "ok", "failed"]
-    assert rows[2]["reason"] == "model.optimizer.lr=-1 is invalid: expected a number > 0"
+    assert rows[2]["reason"] == (
+        "model.optimizer: the optimizer refuses its arguments (Invalid learning rate: -1)"
+    )
     logs = job_output(sweep_dir)
     for job in (0, 1):
         assert "GLOBAL_RANK: 1, MEMBER: 2/2" in logs

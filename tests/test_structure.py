@@ -23,6 +23,7 @@ FLOORS: list[set[str]] = [
         "config",
         "data",
         "distributed",
+        "outcome",
         "pixel_baseline",
         "random_state",
         "resolvers",

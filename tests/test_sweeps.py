@@ -15,7 +15,8 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 import mintnet.resolvers  # noqa: F401  (registers mintnet.if_exists)
-from mintnet.sweeps import record_sweep, sweep_info
+from mintnet.config import ConfigError
+from mintnet.sweeps import TrialPruned, record_sweep, run_job, sweep_info
 from tests.conftest import CONF_DIR
 from tests.test_ddp import ROOT, TINY_DENSITY, logged, run_train
 from tests.wandb_records import read_records, run_contents
@@ -29,6 +30,29 @@ FAST = [
     "callbacks.progress_bar=null",
     "compare_pixel_baseline=false",
 ]
+
+
+def _fails(error: Exception):
+    def run() -> float:
+        raise error
+
+    return run
+
+
+@pytest.mark.parametrize(
+    "run, expected",
+    [
+        (lambda: 1.5, 1.5),
+        (lambda: float("nan"), float("inf")),  # no finite objective: the worst value
+        (_fails(ConfigError("data.batch_size=0: ...")), float("inf")),
+        (_fails(RuntimeError("boom")), float("inf")),
+        (_fails(TrialPruned("pruned at epoch 1", value=2.5)), 2.5),
+    ],
+)
+def test_a_job_returns_its_objective_or_the_worst_value_and_never_raises(
+    compose_cfg, run, expected
+):
+    assert run_job(compose_cfg(), run) == expected
 
 
 def test_a_single_run_is_in_no_sweep(compose_cfg):
@@ -99,8 +123,8 @@ def test_optuna_search_records_its_best_trial(tmp_path):
     assert results["best_value"] == pytest.approx(min(trials), rel=1e-6)
     assert set(results["best_params"]) == {
         "model.optimizer.lr",
-        "model.net.n_layers",
-        "model.net.hidden_groups",
+        "model.flow.net.n_layers",
+        "model.flow.net.hidden_groups",
         "data.batch_size",
     }
 
@@ -174,7 +198,7 @@ def test_a_bad_value_in_one_arm_is_recorded_and_the_sweep_goes_on(tmp_path):
     run_train(args + FAST + TINY_DENSITY, tmp_path, expect=1)
     rows = summary_csv(sweep)
     assert [r["status"] for r in rows] == ["failed", "ok"]
-    assert rows[0]["reason"] == "data.batch_size=0 is invalid: expected an integer >= 1"
+    assert rows[0]["reason"] == "data.batch_size=0: batch_size must be an integer >= 1, got 0"
     assert "test/bpd" in logged(sweep / "1")
 
 

@@ -1,14 +1,15 @@
-"""Fill a model config's data-dependent keys from the datamodule, and check the ones already set."""
+"""Fill a model config's data-dependent keys from the datamodule, and refuse the ones that
+contradict it. The values themselves are checked by the constructors they reach;
+:func:`refused_key` finds the config key behind a refusal."""
 
-from collections.abc import Callable
+import re
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
 from mintnet.errors import MintNetError
-from mintnet.nn.inverse.settings import METHODS
 
-__all__ = ["RULES", "ConfigError", "fill_from_data", "validate"]
+__all__ = ["ConfigError", "data_facts", "fill_from_data", "refused_key"]
 
 
 class ConfigError(MintNetError, ValueError):
@@ -27,95 +28,51 @@ def data_facts(datamodule: Any) -> dict[str, Any]:
     }
 
 
-def fill_from_data(model_cfg: DictConfig, datamodule: Any) -> None:
-    """Set every ``???`` among ``in_shape, n_bins, num_classes, in_channels, image_size`` in the model
-    config (and its ``net``) from the data; refuse values that contradict the data."""
+def fill_from_data(model_cfg: DictConfig, datamodule: Any, path: str = "model") -> None:
+    """Set every ``???`` among ``in_shape, n_bins, num_classes, in_channels, image_size`` in the
+    model config and the objects nested in it (``model.flow.net.in_shape``) from the data; refuse
+    values that contradict the data. A key that interpolates another (``${..num_classes}``)
+    follows the one it names."""
     facts = data_facts(datamodule)
-    for path in ("model", "model.net"):
-        node = model_cfg if path == "model" else model_cfg.get("net")
-        if node is None:
+    for key in model_cfg.keys():
+        if OmegaConf.is_interpolation(model_cfg, key):
             continue
-        for key, value in facts.items():
-            if key not in node.keys():  # "in" is False for ??? values
-                continue
-            if OmegaConf.is_missing(node, key):
-                node[key] = value
-                continue
-            given = OmegaConf.to_object(node[key]) if OmegaConf.is_config(node[key]) else node[key]
-            if given != value:
+        if OmegaConf.is_missing(model_cfg, key):
+            if key in facts:
+                model_cfg[key] = facts[key]
+            continue
+        value = model_cfg[key]
+        if isinstance(value, DictConfig):
+            fill_from_data(value, datamodule, f"{path}.{key}")
+        elif key in facts:
+            given = OmegaConf.to_object(value) if OmegaConf.is_config(value) else value
+            if given != facts[key]:
                 raise ConfigError(
                     f"{path}.{key}={given} does not fit data '{datamodule.name}', which has "
-                    f"{key}={value}; leave it out (???) to take it from the data"
+                    f"{key}={facts[key]}; leave it out (???) to take it from the data"
                 )
 
 
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
+def refused_key(root: DictConfig, error: str, cause: str) -> str | None:
+    """Where in the config a constructor's refusal comes from: ``<node>.<argument>=<value>`` for
+    the argument of the node that Hydra's ``error`` names (its ``full_key``, from ``root``) which
+    the constructor's message ``cause`` names first, else the node's key; ``None`` without a
+    ``full_key``."""
+    found = re.search(r"full_key: (\S+)", error)
+    node = OmegaConf.select(root, found.group(1)) if found else None
+    if not isinstance(node, DictConfig):
+        return found.group(1) if found else None
+    named = [(m.start(), k) for k in node if not k.startswith("_") if (m := _word(k, cause))]
+    if not named:
+        return found.group(1)
+    argument = min(named)[1]  # the first the message names
+    value = node[argument]
+    value = OmegaConf.to_object(value) if OmegaConf.is_config(value) else value
+    shown = "" if isinstance(value, dict) else f"={value}"
+    return f"{found.group(1)}.{argument}{shown}"
 
 
-def _is_number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool)
-
-
-# key -> (check, what is valid); keys absent from a config are not checked.
-RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "seed": (lambda v: v is None or (_is_int(v) and v >= 0), "null or an integer >= 0"),
-    "threads": (
-        lambda v: v == "auto" or (_is_int(v) and v >= 1),
-        "'auto' or an integer >= 1 (torch's CPU threads)",
-    ),
-    "data.batch_size": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
-    "data.num_workers": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
-    "model.n_bins": (lambda v: _is_int(v) and v >= 2, "an integer >= 2"),
-    "model.logit_lam": (lambda v: _is_number(v) and 0 < v < 0.5, "a number in (0, 0.5)"),
-    "model.sample_temperature": (lambda v: _is_number(v) and v > 0, "a number > 0"),
-    "model.optimizer.lr": (lambda v: _is_number(v) and v > 0, "a number > 0"),
-    "model.net.n_layers": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
-    "model.net.n_squeezes": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
-    "model.net.hidden_groups": (
-        lambda v: (
-            (_is_int(v) and v >= 1)
-            or (isinstance(v, list) and all(_is_int(k) and k >= 1 for k in v))
-        ),
-        "an integer >= 1 or a list of them (one per scale)",
-    ),
-    "model.net.kernel_size": (
-        lambda v: _is_int(v) and v >= 1 and v % 2 == 1,
-        "an odd integer >= 1",
-    ),
-    "model.net.inversion.alpha": (lambda v: _is_number(v) and 0 < v < 2, "a number in (0, 2)"),
-    "model.net.inversion.max_iter": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
-    "model.net.inversion.tol": (
-        lambda v: v is None or (_is_number(v) and v > 0),
-        "null or a number > 0",
-    ),
-    "model.net.inversion.method": (lambda v: v in METHODS, f"one of {', '.join(METHODS)}"),
-    "model.net.inversion.anderson_memory": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
-    "model.net.inversion.refine_in_float64": (lambda v: isinstance(v, bool), "true or false"),
-    "trainer.max_epochs": (
-        lambda v: v is None or (_is_int(v) and (v >= 1 or v == -1)),
-        "an integer >= 1 (or -1)",
-    ),
-    "trainer.max_steps": (lambda v: _is_int(v) and (v >= 1 or v == -1), "an integer >= 1 (or -1)"),
-}
-
-
-def _is_missing(cfg: DictConfig, key: str) -> bool:
-    parent, _, leaf = key.rpartition(".")
-    node = OmegaConf.select(cfg, parent) if parent else cfg
-    return OmegaConf.is_missing(node, leaf)
-
-
-def validate(cfg: DictConfig) -> None:
-    """Check the values of :data:`RULES` before anything is built; raise :class:`ConfigError`
-    naming the key, the value and what is valid."""
-    for key, (check, valid) in RULES.items():
-        if OmegaConf.select(cfg, key, default="<absent>", throw_on_missing=False) == "<absent>":
-            continue
-        value = OmegaConf.select(cfg, key, throw_on_missing=False)
-        if OmegaConf.is_config(value):
-            value = OmegaConf.to_object(value)
-        if value == "???" or (value is None and _is_missing(cfg, key)):
-            continue  # filled from the data later
-        if not check(value):
-            raise ConfigError(f"{key}={value!r} is invalid: expected {valid}")
+def _word(key: str, text: str) -> re.Match | None:
+    """Where ``text`` names the argument ``key`` as a word (``logit_lam`` also as "logit lam")."""
+    pattern = re.escape(key).replace("_", "[_ ]")
+    return re.search(rf"(?<![\w.]){pattern}(?!\w)", text, re.IGNORECASE)

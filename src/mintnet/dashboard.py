@@ -22,15 +22,21 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning.loggers import Logger, WandbLogger
 from pytorch_lightning.utilities import rank_zero_only
+from pytorch_lightning.utilities.exceptions import SIGTERMException
+
+from mintnet.callbacks.preemption import PREEMPTED_EXIT_CODE
+from mintnet.sweeps import TrialPruned
 
 __all__ = [
     "RUN_ID_FILE",
     "choose_run_id",
     "define_metrics",
     "finish_run",
+    "finished_with_exit_code",
     "offline_runs",
     "open_runs",
     "prepare_wandb",
+    "start_runs",
 ]
 
 log = logging.getLogger(__name__)
@@ -116,6 +122,34 @@ def open_runs(loggers: Iterable[Logger]) -> None:
         if isinstance(logger, WandbLogger) and rank_zero_only.rank == 0:
             with _stop_signals_blocked():
                 logger.experiment  # noqa: B018 - the property starts the run
+
+
+def start_runs(loggers: Iterable[Logger], cfg: DictConfig) -> None:
+    """Start the loggers' runs (:func:`open_runs`), log the resolved config as their
+    hyper-parameters, and summarise the monitored metric by its optimum (:func:`define_metrics`)."""
+    open_runs(loggers)
+    for logger in loggers:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    define_metrics(loggers, cfg.monitor)
+
+
+@contextlib.contextmanager
+def finished_with_exit_code() -> Iterator[None]:
+    """Whatever happens in the block, finish the W&B run (if one was opened) with exit code 0 on
+    success, 143 on SIGTERM and 1 on an error, so the dashboard shows how the run ended; a trial
+    stopped by the study's pruner is a decision, not an error (0)."""
+    exit_code = 1
+    try:
+        yield
+        exit_code = 0
+    except SIGTERMException:
+        exit_code = PREEMPTED_EXIT_CODE
+        raise
+    except TrialPruned:
+        exit_code = 0
+        raise
+    finally:
+        finish_run(exit_code)
 
 
 def finish_run(exit_code: int) -> None:

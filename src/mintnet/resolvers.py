@@ -8,6 +8,11 @@ and so does importing :mod:`mintnet` (any of its modules) once OmegaConf is impo
   1). The data configs ask for ``${mintnet.cpus_at_most:4}`` data-loader workers.
 * ``${mintnet.sqlite:PATH}``: the SQLAlchemy URL ``sqlite:///<absolute PATH>``, its folder
   created. The Optuna searches keep their study in ``${mintnet.sqlite:${hydra.sweep.dir}/optuna.db}``.
+* ``${mintnet.monitor:TARGET,FIELD}``: the ``metric``, ``mode`` or ``best`` (key of the best
+  value so far) of the :class:`mintnet.modules.base.Monitor` that the LightningModule class
+  ``TARGET`` declares; ``conf/train.yaml`` reads its ``monitor`` from ``model._target_``.
+* ``${mintnet.direction:MODE}``: ``minimize`` for ``min``, ``maximize`` for ``max`` (the Optuna
+  sweeper's direction for the monitored metric's mode).
 * ``${mintnet.wandb_offline:}``: true unless the ``WANDB_MODE`` environment variable asks for
   another mode (``online``, ``disabled``): W&B logs offline by default, online after
   ``export WANDB_MODE=online``.
@@ -22,6 +27,8 @@ from omegaconf import OmegaConf
 __all__ = [
     "available_cpus",
     "cpus_at_most",
+    "direction",
+    "monitor",
     "register",
     "slurm_gpus",
     "slurm_tasks",
@@ -79,6 +86,28 @@ def sqlite_url(path: str) -> str:
     return f"sqlite:///{file}"
 
 
+def monitor(target: str, field: str) -> str:
+    """``field`` (``metric``, ``mode`` or ``best``) of the ``monitor`` that the class named
+    ``target`` declares (the ``mintnet.monitor`` resolver); the class is imported by name, as
+    ``hydra.utils.instantiate`` would."""
+    from hydra.utils import get_class
+
+    declared = getattr(get_class(target), "monitor", None)
+    if declared is None:
+        raise ValueError(f"{target} declares no monitor (a mintnet.modules.base.Monitor)")
+    if field not in ("metric", "mode", "best"):
+        raise ValueError(f"mintnet.monitor: field must be metric, mode or best, got {field!r}")
+    return str(getattr(declared, field))
+
+
+def direction(mode: str) -> str:
+    """``minimize`` or ``maximize`` for a monitor's ``mode`` (the ``mintnet.direction``
+    resolver)."""
+    if mode not in ("min", "max"):
+        raise ValueError(f"monitor.mode must be 'min' or 'max', got {mode!r}")
+    return "minimize" if mode == "min" else "maximize"
+
+
 def wandb_offline() -> bool:
     """Whether W&B logs offline: unless ``WANDB_MODE`` names another mode (the
     ``mintnet.wandb_offline`` resolver)."""
@@ -91,6 +120,8 @@ def register() -> None:
     OmegaConf.register_new_resolver("mintnet.slurm_gpus", slurm_gpus, replace=True)
     OmegaConf.register_new_resolver("mintnet.cpus_at_most", cpus_at_most, replace=True)
     OmegaConf.register_new_resolver("mintnet.sqlite", sqlite_url, replace=True)
+    OmegaConf.register_new_resolver("mintnet.monitor", monitor, replace=True)
+    OmegaConf.register_new_resolver("mintnet.direction", direction, replace=True)
     OmegaConf.register_new_resolver("mintnet.wandb_offline", wandb_offline, replace=True)
 
 

@@ -41,10 +41,11 @@ def test_plain_format_loads_with_weights_only(flow_ckpt):
 
 
 def _training_checkpoint(path, flow, **net_config):
-    """``path`` written as ``mintnet-train`` does: Lightning's state_dict of a density module
-    around ``flow`` plus the resolved model config (its ``net`` entry extended by
+    """``path`` written as an older ``mintnet-train`` did: Lightning's state_dict of a density
+    module around ``flow`` plus the resolved model config in the layout of then (``net``,
+    ``n_bins`` and ``logit_lam`` beside the module's arguments; ``net`` extended by
     ``net_config``)."""
-    module = DensityModule(flow.net, n_bins=DIGIT_BINS, logit_lam=0.05)
+    module = DensityModule(flow)
     config = {
         "_target_": "mintnet.modules.density.DensityModule",
         "n_bins": DIGIT_BINS,

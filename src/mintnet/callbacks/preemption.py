@@ -1,13 +1,14 @@
 """Stop cleanly when the run is told to (SIGTERM: Slurm pre-emption, ``scancel``, ``kill``;
 SIGUSR2/SIGUSR1: a time limit ahead) and save a checkpoint from which the run continues exactly."""
 
+import contextlib
 import logging
 import os
 import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any, NoReturn
@@ -18,7 +19,13 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from mintnet.run_log import say
 
-__all__ = ["PREEMPTED_EXIT_CODE", "PreemptionCheckpoint", "report_stop", "stop_reason"]
+__all__ = [
+    "PREEMPTED_EXIT_CODE",
+    "PreemptionCheckpoint",
+    "report_stop",
+    "stop_reason",
+    "stop_reported",
+]
 
 
 class PreemptionCheckpoint(pl.Callback):
@@ -120,6 +127,7 @@ class PreemptionCheckpoint(pl.Callback):
             self.saved = self.path
             self._global_zero = trainer.is_global_zero
             exception.stop_signal = self.received  # None: a rank told by another to stop
+            exception.args = (stop_reason(exception),)  # its message: "stopped by <signal>"
             exception.hand_over = self._hand_over
 
     def _hand_over(self) -> None:
@@ -180,3 +188,13 @@ def report_stop(cfg: DictConfig, stop: SIGTERMException) -> NoReturn:
     if hand_over is not None:
         hand_over()
     raise SystemExit(PREEMPTED_EXIT_CODE) from stop
+
+
+@contextlib.contextmanager
+def stop_reported(cfg: DictConfig) -> Iterator[None]:
+    """A run stopped by a signal inside this block is reported by :func:`report_stop` (which
+    exits with :data:`PREEMPTED_EXIT_CODE`)."""
+    try:
+        yield
+    except SIGTERMException as stop:
+        report_stop(cfg, stop)

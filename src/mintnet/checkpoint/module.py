@@ -22,7 +22,7 @@ from pytorch_lightning.utilities import rank_zero_info
 
 from mintnet.checkpoint.io import CheckpointError, load_file, save_file
 from mintnet.checkpoint.official import looks_official
-from mintnet.modules.base import CHECKPOINT_KEY
+from mintnet.modules.base import CHECKPOINT_KEY, ConfiguredModule
 from mintnet.nn.image_flow import ImageFlow
 from mintnet.nn.inverse import InverseSettings
 from mintnet.nn.mint_layer import MintLayer
@@ -36,6 +36,7 @@ __all__ = [
     "flow_from_config",
     "load_flow_from_checkpoint",
     "load_module",
+    "model_config",
     "prepare_resume",
     "read_checkpoint",
     "resume_checkpoint",
@@ -176,6 +177,20 @@ def _when(origin: dict[str, Any]) -> str:
     return f"{saved}{', EMA weights' if origin.get('ema') else ''}"
 
 
+def model_config(checkpoint: dict) -> dict[str, Any]:
+    """A mintnet-train checkpoint's model config in today's layout (``upgrade_config`` of its
+    module class), its inversion settings given :data:`SOLVER_OF_OLDER_FILES` if they name none."""
+    config = checkpoint[CHECKPOINT_KEY]["model"]
+    module_class = hydra.utils.get_class(config["_target_"]) if "_target_" in config else None
+    if isinstance(module_class, type) and issubclass(module_class, ConfiguredModule):
+        config = module_class.upgrade_config(config)
+    net = (config.get("flow") or {}).get("net")
+    if isinstance(net, dict) and isinstance(net.get("inversion"), dict):
+        net = {**net, "inversion": _with_solver(net["inversion"])}
+        config = {**config, "flow": {**config["flow"], "net": net}}
+    return config
+
+
 def load_module(path: str | Path) -> pl.LightningModule:
     """Rebuild the LightningModule saved in ``path`` by ``mintnet-train`` or
     ``mintnet-import-official`` (weights loaded, eval mode, on the CPU).
@@ -187,10 +202,7 @@ def load_module(path: str | Path) -> pl.LightningModule:
 
 
 def _rebuild(checkpoint: dict, path: str | Path) -> pl.LightningModule:
-    config = checkpoint[CHECKPOINT_KEY]["model"]
-    net = config.get("net")
-    if isinstance(net, dict) and isinstance(net.get("inversion"), dict):
-        config = {**config, "net": {**net, "inversion": _with_solver(net["inversion"])}}
+    config = model_config(checkpoint)
     module = hydra.utils.instantiate(config)
     try:
         module.load_state_dict(checkpoint["state_dict"])

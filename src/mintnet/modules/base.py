@@ -1,5 +1,7 @@
-"""What both LightningModules share: optimizers from config, and the config kept in checkpoints."""
+"""What both LightningModules share: the monitored metric, optimizers from config, and the config
+kept in checkpoints."""
 
+from dataclasses import dataclass
 from typing import Any
 
 import pytorch_lightning as pl
@@ -8,21 +10,46 @@ from pytorch_lightning.utilities import rank_zero_warn
 from torch import Tensor
 
 from mintnet import random_state
-from mintnet.modules.optim import OptimizerFactory, SchedulerFactory, build_optimizers
+from mintnet.modules.optim import (
+    OptimizerFactory,
+    SchedulerFactory,
+    build_optimizers,
+    check_optimizer,
+)
 
-__all__ = ["CHECKPOINT_KEY", "ConfiguredModule"]
+__all__ = ["CHECKPOINT_KEY", "ConfiguredModule", "Monitor"]
 
 CHECKPOINT_KEY = "mintnet"
 """Checkpoint entry holding ``{"model": <resolved model config>}``, so a checkpoint rebuilds its
 model with ``hydra.utils.instantiate`` and loads with ``torch.load(weights_only=True)``."""
 
 
+@dataclass(frozen=True)
+class Monitor:
+    """The metric a module is judged by: the best checkpoint, a plateau scheduler, the sweeper's
+    objective and the dashboard's summary all read it from the module class
+    (``conf/train.yaml`` takes it through the ``mintnet.monitor`` resolver)."""
+
+    metric: str
+    """A logged key, e.g. ``val/bpd``."""
+    mode: str
+    """``"min"`` or ``"max"``: which way is better."""
+
+    @property
+    def best(self) -> str:
+        """The key of the best value so far, logged at every validation: ``<metric>_best``."""
+        return f"{self.metric}_best"
+
+
 class ConfiguredModule(pl.LightningModule):
     """A LightningModule built from a Hydra config.
 
     ``model_config`` (a plain dict, set by the entry point) is written into every checkpoint;
-    ``optimizer``/``scheduler`` are partials from the config.
+    ``optimizer``/``scheduler`` are partials from the config. A subclass declares its
+    :class:`Monitor` and logs its per-stage metric object as ``<stage>_<name>``.
     """
+
+    monitor: Monitor
 
     def __init__(
         self,
@@ -31,16 +58,19 @@ class ConfiguredModule(pl.LightningModule):
         scheduler_interval: str,
     ) -> None:
         super().__init__()
+        if scheduler_interval not in ("epoch", "step"):
+            raise ValueError(
+                f"scheduler_interval must be 'epoch' or 'step', got {scheduler_interval!r}"
+            )
+        check_optimizer(optimizer)
         self.optimizer, self.scheduler = optimizer, scheduler
         self.scheduler_interval = scheduler_interval
         self.model_config: dict[str, Any] | None = None
         self._resumed_rng: dict[str, Any] | None = None
         self._data_position_missing: int | None = None
 
-    # Subclasses define ``_step(batch, stage) -> loss``, a per-stage metric ``val_<name>`` and a
-    # ``val_best`` Min/MaxMetric tracking it, logged as ``best_key``.
-    monitored: str = ""
-    best_key: str = ""
+    # Subclasses define ``_step(batch, stage) -> loss``, the metric object of the monitored key
+    # (``val/bpd`` -> attribute ``val_bpd``) and a ``val_best`` Min/MaxMetric tracking it.
 
     def _step(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
         raise NotImplementedError
@@ -57,12 +87,27 @@ class ConfiguredModule(pl.LightningModule):
     def on_validation_epoch_end(self) -> None:
         if self.trainer.sanity_checking or self.trainer.state.fn != "fit":
             return  # the best-so-far value is about fitting
-        self.val_best.update(getattr(self, self.monitored).compute())
-        self.log(self.best_key, self.val_best.compute())
+        self.val_best.update(getattr(self, self.monitor.metric.replace("/", "_")).compute())
+        self.log(self.monitor.best, self.val_best.compute())
+
+    @classmethod
+    def upgrade_config(cls, config: dict[str, Any]) -> dict[str, Any]:
+        """The model config of a checkpoint written by an older mintnet, in today's layout (the
+        same here; subclasses whose arguments have moved override this)."""
+        return config
+
+    def reference_metrics(self, datamodule: pl.LightningDataModule) -> dict[str, float]:
+        """Test metrics of a simple reference model fitted on ``datamodule``, to compare the
+        module's own with (none here; the density module has its pixel baseline)."""
+        return {}
 
     def configure_optimizers(self) -> dict[str, Any]:
         return build_optimizers(
-            self.parameters(), self.optimizer, self.scheduler, self.scheduler_interval
+            self.parameters(),
+            self.optimizer,
+            self.scheduler,
+            self.scheduler_interval,
+            self.monitor.metric,
         )
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -88,7 +133,7 @@ class ConfiguredModule(pl.LightningModule):
                 self._resumed_rng = {"torch": entry["torch_rng"]}
             self._data_position_missing = _saved_mid_epoch_without_loader_state(checkpoint)
         if entry.get("model") is not None:
-            self.model_config = entry["model"]
+            self.model_config = self.upgrade_config(entry["model"])
 
     def on_train_start(self) -> None:
         if self._resumed_rng is not None:

@@ -6,7 +6,7 @@ from torch import Tensor
 from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
-from mintnet.modules.base import ConfiguredModule
+from mintnet.modules.base import ConfiguredModule, Monitor
 from mintnet.modules.compile import compile_in_place
 from mintnet.modules.optim import OptimizerFactory, SchedulerFactory
 
@@ -33,8 +33,7 @@ class ClassificationModule(ConfiguredModule):
             (each Mint layer; much faster to compile), see :mod:`mintnet.modules.compile`.
     """
 
-    monitored = "val_acc"
-    best_key = "val/acc_best"
+    monitor = Monitor("val/acc", "max")
 
     def __init__(
         self,

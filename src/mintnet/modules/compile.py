@@ -24,9 +24,7 @@ def compile_in_place(module: torch.nn.Module, how: bool | str) -> None:
             model without Mint layers.
     """
     if how not in COMPILE_CHOICES:
-        raise ValueError(
-            f"model.compile must be one of false, true, 'model', 'layers'; got {how!r}"
-        )
+        raise ValueError(f"compile must be one of false, true, 'model', 'layers'; got {how!r}")
     if not how:
         return
     if how is True or how == "model":
@@ -35,8 +33,8 @@ def compile_in_place(module: torch.nn.Module, how: bool | str) -> None:
     layers = [m for m in module.modules() if isinstance(m, MintLayer)]
     if not layers:
         raise ValueError(
-            f"model.compile='layers' compiles Mint layers, and this {type(module).__name__} has "
-            "none; use model.compile=true"
+            f"compile='layers' compiles Mint layers, and this {type(module).__name__} has "
+            "none; use compile=true"
         )
     # Every Mint layer runs the same forward code, and dynamo keeps at most ``recompile_limit``
     # graphs per code object (8 by default) before it falls back to eager, or fails under

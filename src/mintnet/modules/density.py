@@ -6,23 +6,24 @@ import torch
 from torch import Tensor
 from torchmetrics import MeanMetric, MinMetric
 
-from mintnet.modules.base import ConfiguredModule
+from mintnet.data.datamodule import ImageDataModule
+from mintnet.modules.base import ConfiguredModule, Monitor
 from mintnet.modules.compile import compile_in_place
 from mintnet.modules.optim import OptimizerFactory, SchedulerFactory
-from mintnet.nn import ImageFlow, InverseSettings, MintNet
+from mintnet.nn import ImageFlow, InverseSettings
 from mintnet.nn.noise import check_estimate
+from mintnet.pixel_baseline import pixel_baseline
 
 __all__ = ["DensityModule"]
 
 
 class DensityModule(ConfiguredModule):
-    """Train ``ImageFlow(net)`` by minimising bits/dim; logs ``{train,val,test}/bpd`` as exact
+    """Train ``flow`` by minimising bits/dim; logs ``{train,val,test}/bpd`` as exact
     dataset-level averages (torchmetrics, reduced across DDP ranks) and ``val/bpd_best``.
 
     Arguments:
-        net: the MintNet; its ``in_shape`` must match the data.
-        n_bins: grey levels of the data (256 for 8-bit images, 17 for digits).
-        logit_lam: ``lambda`` of the logit pre-processing.
+        flow: the image flow (pre-processing and MintNet); its shape and grey levels must match
+            the data.
         optimizer: a partial taking ``params`` (default: the paper's Adam).
         scheduler: a partial taking ``optimizer``, or ``None``.
         scheduler_interval: ``"epoch"`` or ``"step"``.
@@ -37,14 +38,11 @@ class DensityModule(ConfiguredModule):
             number of DDP processes.
     """
 
-    monitored = "val_bpd"
-    best_key = "val/bpd_best"
+    monitor = Monitor("val/bpd", "min")
 
     def __init__(
         self,
-        net: MintNet,
-        n_bins: int = 256,
-        logit_lam: float = 0.05,
+        flow: ImageFlow,
         optimizer: OptimizerFactory | None = None,
         scheduler: SchedulerFactory | None = None,
         scheduler_interval: str = "epoch",
@@ -55,11 +53,31 @@ class DensityModule(ConfiguredModule):
     ) -> None:
         super().__init__(optimizer, scheduler, scheduler_interval)
         check_estimate(eval_samples, eval_seed)
-        self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"], logger=False)
-        self.flow = ImageFlow(net, n_bins, logit_lam)
+        if isinstance(sample_temperature, bool) or not (
+            isinstance(sample_temperature, int | float) and sample_temperature > 0
+        ):
+            raise ValueError(
+                f"sample_temperature must be a number > 0, got {sample_temperature!r}"
+            )
+        self.save_hyperparameters(ignore=["flow", "optimizer", "scheduler"], logger=False)
+        self.flow = flow
         self.train_bpd, self.val_bpd, self.test_bpd = MeanMetric(), MeanMetric(), MeanMetric()
         self.val_best = MinMetric()
         compile_in_place(self.flow, compile)
+
+    @classmethod
+    def upgrade_config(cls, config: dict[str, Any]) -> dict[str, Any]:
+        """A config written before the module took its ``flow`` (``net``, ``n_bins`` and
+        ``logit_lam`` beside the module's own arguments) with those three moved into ``flow``;
+        the weights' keys (``flow.net...``) are the same in both layouts."""
+        if "flow" in config or "net" not in config:
+            return config
+        older = dict(config)
+        flow = {"_target_": "mintnet.nn.ImageFlow", "net": older.pop("net")}
+        for key in ("n_bins", "logit_lam"):
+            if key in older:
+                flow[key] = older.pop(key)
+        return {**older, "flow": flow}
 
     def set_estimate(self, samples: int, seed: int | None) -> None:
         """Use ``samples`` draws, seeded with ``seed``, for ``val/bpd`` and ``test/bpd`` from now
@@ -85,6 +103,12 @@ class DensityModule(ConfiguredModule):
         if stage == "train":
             self.log("train/loss", loss, on_step=True, on_epoch=False)
         return loss
+
+    def reference_metrics(self, datamodule: ImageDataModule) -> dict[str, float]:
+        """``test/pixel_baseline_bpd``: the test bits/dim of independent per-pixel histograms
+        fitted on the training split (:func:`mintnet.pixel_baseline.pixel_baseline`), the score a
+        flow must beat to have learned any structure."""
+        return {"test/pixel_baseline_bpd": pixel_baseline(datamodule)}
 
     @torch.no_grad()
     def sample(

@@ -5,10 +5,21 @@ from typing import Any
 
 import torch
 
-__all__ = ["build_optimizers"]
+__all__ = ["build_optimizers", "check_optimizer"]
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
+
+
+def check_optimizer(optimizer: OptimizerFactory | None) -> None:
+    """Build ``optimizer`` once over a throwaway parameter, so that a value it refuses (a negative
+    learning rate) is reported when the module is built, not when training starts."""
+    if optimizer is None:
+        return
+    try:
+        optimizer(params=[torch.nn.Parameter(torch.zeros(1))])
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"the optimizer refuses its arguments ({error})") from error
 
 
 def build_optimizers(

@@ -77,10 +77,11 @@ def experiment_model(name: str) -> ExperimentModel:
         )
     with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
         cfg = compose("train", overrides=[f"experiment={name}"])
-    kind = KINDS.get(cfg.model.net._target_)
+    net = OmegaConf.select(cfg, "model.flow.net") or cfg.model.net  # density, classification
+    kind = KINDS.get(net._target_)
     if kind is None:
         raise ConfigError(
-            f"experiment {name} builds a {cfg.model.net._target_}, not a MintNet; the authors "
+            f"experiment {name} builds a {net._target_}, not a MintNet; the authors "
             f"released {', '.join(PAPER_EXPERIMENTS)}"
         )
     datamodule = hydra.utils.get_class(cfg.data._target_)
