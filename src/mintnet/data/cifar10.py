@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 from torchvision import datasets
 
-from mintnet.data.datamodule import ImageDataModule
 from mintnet.data.dataset import LabelledImages
+from mintnet.data.download import TorchvisionDataModule
 from mintnet.data.errors import corrupt, not_found
 
 __all__ = ["CIFAR10DataModule"]
@@ -30,7 +30,7 @@ PICKLE_ERRORS = (
 """What unpickling a damaged file (or one that is not a batch dict) can raise."""
 
 
-class CIFAR10DataModule(ImageDataModule):
+class CIFAR10DataModule(TorchvisionDataModule):
     """CIFAR-10 (Krizhevsky, 2009): 32x32 RGB, 10 classes, 50k train and 10k test images.
 
     Reads ``<root>/cifar-10-batches-py/{data_batch_1..5, test_batch}``: pickled dicts with
@@ -38,27 +38,14 @@ class CIFAR10DataModule(ImageDataModule):
     The pickles are read here rather than through ``torchvision.datasets.CIFAR10``, which also
     demands the official MD5 sums and reports any problem without naming the file;
     ``download=True`` still uses torchvision's downloader. Test split: the official test batch.
-    Other arguments as :class:`ImageDataModule`.
+    Arguments as :class:`TorchvisionDataModule`.
     """
 
     name = "cifar10"
+    torchvision_class = datasets.CIFAR10
     image_shape = (3, 32, 32)
     n_bins = 256
     num_classes = 10
-
-    def __init__(
-        self,
-        root: str,
-        batch_size: int = 32,
-        num_workers: int = 0,
-        seed: int = 0,
-        val_fraction: float = 0.05,
-        augment: Sequence[str] = (),
-        crop_padding: int = 4,
-        download: bool = False,
-    ) -> None:
-        super().__init__(root, batch_size, num_workers, seed, val_fraction, augment, crop_padding)
-        self.download = bool(download)
 
     @property
     def directory(self) -> Path:
@@ -79,9 +66,8 @@ class CIFAR10DataModule(ImageDataModule):
                 f"{datasets.CIFAR10.filename} into {self.root}",
             )
 
-    def _download(self) -> None:
-        if self.download and self._missing():
-            datasets.CIFAR10(self.root, train=True, download=True)
+    def _has_files(self) -> bool:
+        return not self._missing()
 
     def _load_train_test(self) -> tuple[LabelledImages, LabelledImages]:
         return self._read(TRAIN_FILES), self._read(TEST_FILES)

@@ -1,14 +1,14 @@
 """MNIST and Fashion-MNIST from their IDX files, in torchvision's on-disk layout."""
 
-from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 from torchvision import datasets
 
-from mintnet.data.datamodule import ImageDataModule
 from mintnet.data.dataset import LabelledImages
+from mintnet.data.download import TorchvisionDataModule
 from mintnet.data.errors import DatasetNotFoundError, corrupt, not_found
 from mintnet.data.idx import read_idx
 
@@ -32,12 +32,13 @@ IDX_FILES = {
 """Split -> (images, labels) file names, without the optional ``.gz``."""
 
 
-class _IDXDataModule(ImageDataModule):
+@dataclass(eq=False, repr=False)
+class _IDXDataModule(TorchvisionDataModule):
     """28x28 grey images with 10 classes, read from ``<root>/<Folder>/raw/*-idx?-ubyte[.gz]``.
 
     ``<Folder>`` is the torchvision class name, so ``download=True`` (torchvision's downloader)
     fills the same directory this module reads. Test split: the official 10k test set.
-    Other arguments as :class:`ImageDataModule`.
+    Arguments as :class:`TorchvisionDataModule`, with ``crop_padding`` 2 by default.
     """
 
     torchvision_class: ClassVar[type[datasets.MNIST]]
@@ -46,19 +47,7 @@ class _IDXDataModule(ImageDataModule):
     n_bins = 256
     num_classes = 10
 
-    def __init__(
-        self,
-        root: str,
-        batch_size: int = 32,
-        num_workers: int = 0,
-        seed: int = 0,
-        val_fraction: float = 0.05,
-        augment: Sequence[str] = (),
-        crop_padding: int = 2,
-        download: bool = False,
-    ) -> None:
-        super().__init__(root, batch_size, num_workers, seed, val_fraction, augment, crop_padding)
-        self.download = bool(download)
+    crop_padding: int = 2
 
     def search_dirs(self) -> list[Path]:
         """The directories tried in order; the first holding all four files is used."""
@@ -91,9 +80,8 @@ class _IDXDataModule(ImageDataModule):
                 return found
         return None
 
-    def _download(self) -> None:
-        if self.download and self._find_files() is None:
-            self.torchvision_class(self.root, train=True, download=True)
+    def _has_files(self) -> bool:
+        return self._find_files() is not None
 
     def _load_train_test(self) -> tuple[LabelledImages, LabelledImages]:
         files = self._find_files()
@@ -123,6 +111,7 @@ class MNISTDataModule(_IDXDataModule):
     )
 
 
+@dataclass(eq=False, repr=False)
 class FashionMNISTDataModule(_IDXDataModule):
     """Fashion-MNIST (Xiao et al., 2017) from ``<root>/FashionMNIST/raw``.
 
@@ -141,24 +130,13 @@ class FashionMNISTDataModule(_IDXDataModule):
         "access, or copy the four IDX files (gzipped or not) into {root}/FashionMNIST/raw"
     )
 
-    def __init__(
-        self,
-        root: str,
-        batch_size: int = 32,
-        num_workers: int = 0,
-        seed: int = 0,
-        val_fraction: float = 0.05,
-        augment: Sequence[str] = (),
-        crop_padding: int = 2,
-        download: bool = False,
-        system_copy: bool | None = None,
-    ) -> None:
-        super().__init__(
-            root, batch_size, num_workers, seed, val_fraction, augment, crop_padding, download
-        )
-        if system_copy is None:
-            system_copy = Path(root).resolve() == Path(DEFAULT_DATA_DIR).resolve()
-        self.system_copy = bool(system_copy)
+    system_copy: bool | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.system_copy is None:
+            self.system_copy = Path(self.root).resolve() == Path(DEFAULT_DATA_DIR).resolve()
+        self.system_copy = bool(self.system_copy)
 
     def search_dirs(self) -> list[Path]:
         system = [DEBIAN_FASHION_MNIST_DIR] if self.system_copy else []
