@@ -1,6 +1,7 @@
 """The trained flow of the results pipeline, analysed with :mod:`mintnet.analysis`: sample grids
 (paper Figure 3) at two temperatures, inversion error against iterations (Figure 4) and the
-tolerance stop on the same images (the paper's iteration and Anderson acceleration), and a latent interpolation between test images (Figure 5)."""
+tolerance stop on the same images (the paper's iteration and Anderson acceleration), a latent
+interpolation between test images (Figure 5), and the independent-pixel baseline."""
 
 import math
 import time
@@ -14,7 +15,6 @@ from mintnet.analysis import (
     interpolation_grid,
     inversion_accuracy,
     load_flow_from_checkpoint,
-    save_image_grid,
     summarize_reports,
     write_csv,
 )
@@ -27,7 +27,7 @@ __all__ = [
     "TEMPERATURES",
     "analyse_flow",
     "best_checkpoint",
-    "load_saved_images",
+    "pixel_baseline",
     "tolerance_stop",
 ]
 
@@ -45,16 +45,6 @@ def best_checkpoint(run_folder: Path) -> Path:
     if not last.is_file():
         raise FileNotFoundError(f"no checkpoint in {run_folder / 'checkpoints'}")
     return last
-
-
-def _save_images(images: torch.Tensor, path: Path) -> None:
-    """Images in [0, 1] as uint8 ``(N, C, H, W)``, for the report to tile at its own scale."""
-    torch.save((images.clamp(0, 1) * 255).round().to(torch.uint8).cpu(), path)
-
-
-def load_saved_images(path: Path) -> torch.Tensor:
-    """What :func:`_save_images` wrote, back in [0, 1]."""
-    return torch.load(path, weights_only=True).float() / 255
 
 
 def _stats(reports: list[InversionReport]) -> dict[str, Any]:
@@ -101,33 +91,55 @@ def tolerance_stop(
     }
 
 
+def pixel_baseline(data_root: str) -> dict[str, Any]:
+    """Test bits/dim of per-pixel histograms fitted on the training split of the density runs,
+    as ``mintnet-train`` computes it, and the split's sizes."""
+    from hydra import compose, initialize_config_dir
+
+    import mintnet
+    from mintnet.train import instantiate, pixel_baseline
+
+    conf = Path(mintnet.__file__).resolve().parent / "conf"
+    overrides = ["experiment=fashion_mnist_density", f"paths.data_dir={data_root}"]
+    with initialize_config_dir(str(conf), version_base="1.3"):
+        cfg = compose("train", overrides=[*overrides, "data.batch_size=1000"])
+    datamodule = instantiate(cfg, "data")
+    datamodule.setup()
+    return {
+        "pixel_baseline_bpd": pixel_baseline(datamodule),
+        "split": {k: len(v) for k, v in datamodule.datasets.items()},
+    }
+
+
 def analyse_flow(
-    run_folder: Path, folder: Path, data_root: str, profile: Profile
-) -> dict[str, Any]:
-    """Write ``samples_T<t>.png``, ``inversion_accuracy.csv``, ``interpolation.png`` into
-    ``folder``; return the numbers (inversion statistics of each) for ``done.json``."""
+    run_folder: Path, images_dir: Path, data_root: str, profile: Profile
+) -> tuple[dict[str, Any], str]:
+    """Samples (:data:`TEMPERATURES`) and Figure 5 as image panels in ``images_dir``; Figure 4's
+    rows and the numbers. Returns ``analysis.json``'s content and ``inversion_accuracy.csv``."""
+    from reproduction.plots import IMAGE_PREFIX, image_panel
+
     started = time.time()
+    folder = run_folder / "analysis"
     folder.mkdir(parents=True, exist_ok=True)
     ckpt = best_checkpoint(run_folder)
     flow = load_flow_from_checkpoint(ckpt).eval()
     alphas = list(profile.fig4_alphas)
     settings = InverseSettings(max_iter=profile.sample_max_iter)  # the default solver
     solver = {k: getattr(settings, k) for k in ("method", "alpha", "anderson_memory")}
-    record: dict[str, Any] = {"checkpoint": str(ckpt), "solver": solver, "samples": {}}
-
+    record: dict[str, Any] = {"checkpoint": ckpt.name, "solver": solver, "samples": {}}
+    panels = []
     for temperature in TEMPERATURES:
         torch.manual_seed(0)
         with warnings.catch_warnings(record=True):
             images, reports = flow.sample(profile.n_samples, temperature, settings)
-        images = images.nan_to_num(0.0)
-        path = save_image_grid(images, folder / f"samples_T{temperature:g}.png", 8)
-        _save_images(images, folder / f"samples_T{temperature:g}.pt")
-        record["samples"][f"{temperature:g}"] = {"path": str(path), **_stats(reports)}
+        panels.append((f"T = {temperature:.1f}", images.nan_to_num(0.0)))
+        record["samples"][f"{temperature:g}"] = _stats(reports)
+    image_panel(panels, 8, images_dir / f"{IMAGE_PREFIX}samples.png")
 
     train = load_images("fashion_mnist", data_root, "train", range(profile.fig4_images))
     methods = ("fixed_point", "anderson")
     rows = inversion_accuracy(flow, train, list(profile.fig4_iterations), alphas, methods)
-    record["figure4_csv"] = str(write_csv(rows, folder / "inversion_accuracy.csv"))
+    figure4 = write_csv(rows, folder / "inversion_accuracy.csv").read_text()
     record["figure4_images"] = profile.fig4_images
     record["tolerance_stop"] = [
         tolerance_stop(flow, train, alpha, profile.sample_max_iter) for alpha in alphas
@@ -136,14 +148,12 @@ def analyse_flow(
     test = load_images("fashion_mnist", data_root, "test", profile.interpolation_indices)
     with warnings.catch_warnings(record=True):
         grid, reports = interpolation_grid(flow, test, profile.interpolation_steps, settings)
-    steps = profile.interpolation_steps
-    grid = grid.nan_to_num(0.0)
-    path = save_image_grid(grid, folder / "interpolation.png", steps)
-    _save_images(grid, folder / "interpolation.pt")
-    record["interpolation"] = {
-        "path": str(path),
-        "indices": list(profile.interpolation_indices),
-        **_stats(reports),
-    }
+    indices = ", ".join(map(str, profile.interpolation_indices))
+    panel = [(f"test images {indices}", grid.nan_to_num(0.0))]
+    image_panel(
+        panel, profile.interpolation_steps, images_dir / f"{IMAGE_PREFIX}interpolation.png"
+    )
+    record["interpolation"] = {"indices": list(profile.interpolation_indices), **_stats(reports)}
+    record |= pixel_baseline(data_root)
     record["seconds"] = time.time() - started
-    return record
+    return record, figure4
