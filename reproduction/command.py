@@ -106,18 +106,11 @@ def _data_ok(data_root: str, download: bool) -> bool:
 
 def _collect(runs: Sequence[Run], out: Path, records: Path) -> None:
     """Record the runs whose jobs finished while no pipeline watched (it was stopped)."""
-    recs = load_records(records)
     for run in runs:
-        folder = out / run.step / run.name
-        if run.name not in recs and finished(folder):
-            extra = {"plan": _plan_of(folder)} if run.name == "density" else None
-            write_record(folder, records / run.name, extra)
-            print(f"[record] {run.name}: {records / run.name}")
-
-
-def _plan_of(folder: Path) -> dict | None:
-    path = folder / "plan.json"
-    return json.loads(path.read_text()) if path.is_file() else None
+        folder, plan_file = out / run.step / run.name, out / run.step / "plan.json"
+        if not (records / run.name).exists() and finished(folder):
+            extra = {"plan": json.loads(plan_file.read_text())} if run.name == "density" else None
+            print(f"[record] {run.name}: {write_record(folder, records / run.name, extra)}")
 
 
 def _analyse(profile: Profile, out: Path, records: Path, doc: Path, data_root: str) -> None:
@@ -131,60 +124,51 @@ def _analyse(profile: Profile, out: Path, records: Path, doc: Path, data_root: s
         )
     print("[run] analysis of the trained flow: samples, Figure 4, Figure 5", flush=True)
     numbers, fig4 = analyse_flow(folder, doc.parent / "images", data_root, profile)
-    numbers["machine"] = machine()
-    files = {"analysis.json": json.dumps(numbers, indent=1, sort_keys=True) + "\n"}
-    write_files(records / ANALYSIS, files | {"inversion_accuracy.csv": fig4})
-    print(f"[record] analysis: {records / ANALYSIS}", flush=True)
+    files = {"analysis.json": json.dumps(numbers | {"machine": machine()}, indent=1) + "\n"}
+    path = write_files(records / ANALYSIS, files | {"inversion_accuracy.csv": fig4})
+    print(f"[record] analysis: {path}", flush=True)
+
+
+def _density_plan(profile: Profile, out: Path, records: Path) -> dict:
+    """The comparison's plan for the long run, kept beside its job folder."""
+    recs = load_records(records)
+    compares = {n: recs[n] for n in recs if n.startswith("density_compare_")}
+    if len(compares) < 2:
+        raise RuntimeError("the long density run needs both density_compare_* records")
+    found = plan(profile, compares)
+    (out / "density").mkdir(parents=True, exist_ok=True)
+    (out / "density" / "plan.json").write_text(json.dumps(found))
+    return found
 
 
 def _train(args: argparse.Namespace, profile: Profile, out: Path, records: Path, doc: Path) -> int:
     runs = profile.runs()
     _collect(runs, out, records)
-    done = set(load_records(records))
-    if "density" in done and not (records / ANALYSIS).is_dir():
+    done = {r.name for r in runs if (records / r.name).exists()}
+    if not (records / ANALYSIS).exists():
         done.discard("density")  # its analysis is part of it
-    try:
-        chosen = choose(runs, done, args.only, args.budget)
-    except ValueError as error:
-        print(f"reproduction: error: {error}", file=sys.stderr)
-        return 1
+    chosen = choose(runs, done, args.only, args.budget)
     minutes = sum(r.minutes for r in chosen)
     names = ", ".join(r.name for r in chosen) or "none"
     print(f"to train: {names} (about {minutes:.0f} min on one thread)", flush=True)
     if chosen and not _data_ok(args.data_root, args.download):
         return 2
     for step in ("density_compare", "density", "classify"):
-        step_runs = [r for r in chosen if r.step == step and r.name not in load_records(records)]
-        extra, overrides = None, []
-        if step == "density" and any(r.step == step for r in chosen):
-            recs = load_records(records)
-            compares = {n: recs[n] for n in recs if n.startswith("density_compare_")}
-            if len(compares) < 2:
-                print(
-                    "reproduction: error: the long density run needs both candidates' records",
-                    file=sys.stderr,
-                )
-                return 1
-            extra = {"plan": plan(profile, compares)}
-            overrides = [f"trainer.max_epochs={extra['plan']['epochs']}"]
-            (out / "density" / "density").mkdir(parents=True, exist_ok=True)
-            (out / "density" / "density" / "plan.json").write_text(json.dumps(extra["plan"]))
-        winner = extra["plan"]["winner"] if extra else None
-        for sweep in sweeps(step_runs, winner):
-            argv = command(profile, out, args.data_root, sweep) + overrides + args.override
-            shown = shlex.join(["mintnet-train", *argv[3:]])
-            print(f"== {step}: {shown}", flush=True)
-            train(argv, step_runs, out, records, print, extra)
-        if (
-            step == "density"
-            and any(r.step == step for r in chosen)
-            and "density" in load_records(records)
-        ):
+        todo = [r for r in chosen if r.step == step and not (records / r.name).exists()]
+        extra = (
+            {"plan": _density_plan(profile, out, records)} if step == "density" and todo else {}
+        )
+        more = [f"trainer.max_epochs={extra['plan']['epochs']}"] if extra else []
+        for sweep in sweeps(todo, extra["plan"]["winner"] if extra else None):
+            argv = command(profile, out, args.data_root, sweep) + more + args.override
+            print(f"== {step}: {shlex.join(['mintnet-train', *argv[3:]])}", flush=True)
+            train(argv, todo, out, records, print, extra)
+        analyse = step == "density" and any(r.name == "density" for r in chosen)
+        if analyse and (records / "density").exists():
             _analyse(profile, out, records, doc, args.data_root)
-    left = [r.name for r in chosen if r.name not in load_records(records)]
+    left = [r.name for r in chosen if not (records / r.name).exists()]
     if left:
-        print(f"reproduction: error: not recorded: {', '.join(left)} (see {out})", file=sys.stderr)
-        return 1
+        raise RuntimeError(f"not recorded: {', '.join(left)} (their folders are in {out})")
     return 0
 
 
@@ -207,12 +191,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         except Stopped as stop:
             print(f"reproduction: {stop}; run the same command again to resume", flush=True)
             return 143
-        except RuntimeError as error:
+        except (RuntimeError, ValueError) as error:
             print(f"reproduction: error: {error}", file=sys.stderr)
             return 1
-        if code == 2:
+        if code:
             return code
     words = "python -m reproduction" + (" --quick" if args.quick else "")
     for path in write_report(profile, records, doc, words):
         print(f"wrote {path}")
-    return 0 if args.report_only else code
+    return 0

@@ -13,7 +13,14 @@ from reproduction import metrics
 from reproduction.profiles import ABLATIONS, CANDIDATES, MODELS, Profile, Run
 from reproduction.records import Record
 
-__all__ = ["WITHIN_POINTS", "classification", "comparison", "density", "figure4", "spread"]
+__all__ = [
+    "WITHIN_POINTS",
+    "analysis_context",
+    "classification",
+    "comparison",
+    "density",
+    "figure4",
+]
 
 WITHIN_POINTS = 1.0
 """The page says whether MintNet's mean test accuracy is within this many points of the ResNet's."""
@@ -190,23 +197,13 @@ def figure4(csv_text: str) -> dict[str, Any]:
 
 
 def analysis_context(analysis: dict[str, Any]) -> dict[str, Any]:
-    """The samples' and the tolerance stop's inversion statistics."""
+    """The samples' and Figure 5's inversion statistics."""
     solver = analysis["solver"]
     return {
         "solver": f"`method={solver['method']}`, alpha = {solver['alpha']:.4g}",
         "sample_rows": [
             [t, s["max_iterations"], f"{s['evaluations_per_sample']:.0f}", residual(s)]
             for t, s in sorted(analysis["samples"].items(), key=lambda i: -float(i[0]))
-        ],
-        "tolerance_rows": [
-            [
-                f"{s['method']}, {s['alpha']:.4g}",
-                s["max_iterations"],
-                f"{s['evaluations_per_sample']:.0f}",
-                f"{s['geo_mean_error']:.2g}",
-                residual(s),
-            ]
-            for s in analysis["tolerance_stop"]
         ],
         "interpolation": residual(analysis["interpolation"]),
     }

@@ -110,55 +110,37 @@ def _val_acc(run: Rows) -> np.ndarray:
     return 100 * metrics.curve(run, "val/acc")[2]
 
 
-def _seed_band(ax: Any, runs: Sequence[Rows], label: str, color: Any = None) -> Any:
+def _seed_band(ax: Any, runs: Sequence[Rows], label: str) -> None:
     """The mean over ``runs`` of validation accuracy per epoch, and a band from the lowest to the
-    highest; returns the line's colour."""
+    highest."""
     curves = [_val_acc(run) for run in runs]
     n = min(len(c) for c in curves)
     stacked = np.stack([c[:n] for c in curves])
     epochs = np.arange(1, n + 1)
-    (line,) = ax.plot(epochs, stacked.mean(0), marker="o", ms=3, color=color, label=label)
+    (line,) = ax.plot(epochs, stacked.mean(0), marker="o", ms=3, label=label)
     ax.fill_between(epochs, stacked.min(0), stacked.max(0), color=line.get_color(), alpha=0.2)
-    return line.get_color()
 
 
 def plot_classification(
-    base: dict[str, list[Rows]],
-    long: dict[str, Rows],
-    ablations: dict[str, Rows],
-    path: Path,
+    base: dict[str, list[Rows]], long: dict[str, Rows], ablations: dict[str, Rows], path: Path
 ) -> Path:
-    """Validation accuracy against epoch. Left: each model's mean over seeds with a band from the
-    lowest to the highest seed, and its long run (one seed) as a dashed line. Right, when there
-    are ablations: MintNet's seeds (mean and band) and each ablation (one seed)."""
-    fig = _figure(10 if ablations else 5.5, 3.8)
-    ax = fig.add_subplot(1, 2 if ablations else 1, 1)
+    """Validation accuracy against epoch: each model's mean over seeds with a band from the
+    lowest to the highest seed, its longer budget (dashed), MintNet's ablations (dotted)."""
+    fig = _figure(7, 4)
+    ax = fig.add_subplot(1, 1, 1)
+    others = [(f"{m}: longer budget", run, "--") for m, run in long.items()]
+    others += [(f"MintNet, {name}", run, ":") for name, run in ablations.items()]
     for model, runs in base.items():
-        if not runs:
-            continue
-        seeds = "one seed" if len(runs) == 1 else f"mean of {len(runs)} seeds (band: min-max)"
-        color = _seed_band(ax, runs, f"{model}: {seeds}")
-        if model in long:
-            values = _val_acc(long[model])
-            epochs = np.arange(1, len(values) + 1)
-            ax.plot(epochs, values, ls="--", lw=1.2, color=color, label=f"{model}: long run")
-    if ablations and base["MintNet"]:
-        right = fig.add_subplot(1, 2, 2)
-        runs = base["MintNet"]
-        seeds = "one seed" if len(runs) == 1 else f"mean of {len(runs)} seeds"
-        _seed_band(right, runs, f"MintNet: {seeds}", color="grey")
-        for name, run in ablations.items():
-            values = _val_acc(run)
-            right.plot(np.arange(1, len(values) + 1), values, marker=".", lw=1, label=name)
-        right.set_title("MintNet ablations (one seed each)", fontsize=10)
-        axes = [ax, right]
-    else:
-        axes = [ax]
-    for a in axes:
-        a.set_xlabel("epoch")
-        a.set_ylabel("validation accuracy (%)")
-        a.grid(True, alpha=0.3)
-        a.legend(fontsize=7)
+        if runs:
+            seeds = "one seed" if len(runs) == 1 else f"mean of {len(runs)} seeds (band: min-max)"
+            _seed_band(ax, runs, f"{model}: {seeds}")
+    for label, run, style in others:
+        values = _val_acc(run)
+        ax.plot(np.arange(1, len(values) + 1), values, ls=style, lw=1.2, label=label)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("validation accuracy (%)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7)
     return _save(fig, path)
 
 

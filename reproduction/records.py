@@ -7,8 +7,7 @@ metrics) and ``machine.json`` (CPU, threads, versions, commit, date, training ti
 of the density model keeps ``analysis.json`` and ``inversion_accuracy.csv`` in ``analysis/``.
 
 A record is only written by the pipeline, from a run folder whose job finished with its test
-metrics logged, and atomically: its files go to a temporary folder that is renamed into place, so
-an interrupted pipeline leaves a whole record or none.
+metrics logged, and atomically (a temporary folder renamed into place): whole or absent.
 """
 
 import csv
@@ -165,40 +164,22 @@ def write_record(folder: Path, target: Path, extra: dict[str, Any] | None = None
 
 @dataclass(frozen=True)
 class Record:
-    """A run's record, read back."""
+    """A run's record, read back: its metrics' rows, test metrics and ``machine.json``."""
 
-    name: str
-    path: Path
     rows: list[Row]
     test: dict[str, float]
     machine: dict[str, Any]
-    overrides: list[str]
 
     @classmethod
     def load(cls, path: Path) -> "Record":
-        from omegaconf import OmegaConf
-
-        return cls(
-            path.name,
-            path,
-            _read_csv(path / "metrics.csv"),
-            json.loads((path / "test.json").read_text()),
-            json.loads((path / "machine.json").read_text()),
-            [str(o) for o in OmegaConf.load(path / "overrides.yaml")],
-        )
-
-    def config(self) -> Any:
-        from omegaconf import OmegaConf
-
-        return OmegaConf.load(self.path / "config.yaml")
+        test, machine = (json.loads((path / f).read_text()) for f in ("test.json", "machine.json"))
+        return cls(_read_csv(path / "metrics.csv"), test, machine)
 
 
 def _read_csv(path: Path) -> list[Row]:
     with path.open(newline="") as file:
-        return [
-            {k: float(v) for k, v in row.items() if k and v not in ("", None)}
-            for row in csv.DictReader(file)
-        ]
+        rows = csv.DictReader(file)
+        return [{k: float(v) for k, v in r.items() if k and v not in ("", None)} for r in rows]
 
 
 def load_records(root: Path) -> dict[str, Record]:

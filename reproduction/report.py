@@ -93,7 +93,6 @@ def context(profile: Profile, records: Path, command: str) -> dict[str, Any]:
         "quick": profile.name == "quick",
         "profile": profile,
         "command": command,
-        "make": "make results" + (' ARGS="--quick"' if profile.name == "quick" else ""),
         "records": str(records.relative_to(Path.cwd()))
         if records.is_relative_to(Path.cwd())
         else str(records),

@@ -77,10 +77,9 @@ def plan(profile: Profile, compares: dict[str, Record]) -> dict[str, Any]:
         val = [r["val/bpd"] for r in rows if "val/bpd" in r]
         epoch = _median([r[EPOCH_TIME] for r in rows if EPOCH_TIME in r])
         val_s = _median([r[VAL_TIME] for r in rows if VAL_TIME in r])
-        batches = int(record.config().trainer.limit_train_batches)
         scores[name.removeprefix("density_compare_")] = {
             "best_val_bpd": min(val),
-            "seconds_per_step": (epoch - val_s) / batches,
+            "seconds_per_step": (epoch - val_s) / profile.compare_batches,
             "val_seconds": val_s,
         }
     winner = min(scores, key=lambda name: scores[name]["best_val_bpd"])
