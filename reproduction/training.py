@@ -159,6 +159,11 @@ def train(
             if ended:
                 break
             time.sleep(POLL_SECONDS)
+    except BaseException:  # Ctrl-C, or a record that cannot be written: the sweep stops too
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            process.wait()
+        raise
     finally:
         signal.signal(signal.SIGTERM, previous)
     if received:
