@@ -4,7 +4,7 @@ recipes in ``conf/experiment/fashion_mnist/``) and ``quick`` (the same runs at a
 
 from dataclasses import dataclass, field
 
-__all__ = ["FULL", "MODELS", "PAPER_MNIST_ALPHA", "PROFILES", "QUICK", "Profile", "Run"]
+__all__ = ["ABLATIONS", "CANDIDATES", "FULL", "MODELS", "QUICK", "Profile", "Run"]
 
 PAPER_MNIST_ALPHA = 1 / 3.5
 """The fixed-point step size of the paper's MNIST model (its released config's ``newton_lr``)."""
@@ -137,5 +137,3 @@ QUICK = Profile(
     minutes={"compare": 0.5, "density": 1, "MintNet": 0.3, "ResNet": 0.3},
 )
 """``--quick``: the same runs with tiny models and two batches per epoch."""
-
-PROFILES = {"full": FULL, "quick": QUICK}

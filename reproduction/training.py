@@ -120,6 +120,7 @@ def command(
     argv = [sys.executable, "-m", "mintnet.train", "-m", f"seed={','.join(map(str, seeds))}"]
     argv += [f"experiment={','.join(f'{profile.folder}/{e}' for e in experiments)}"]
     argv += [f"paths.data_dir={data_root}", "callbacks.progress_bar=null"]
+    argv += ["++trainer.enable_progress_bar=false"]  # WallClock prints a line per epoch
     argv += [f"hydra.sweep.dir={out / step}"]
     if profile.name == "quick":
         argv.append(f"hydra.searchpath=[file://{QUICK_CONF}]")

@@ -101,6 +101,35 @@ def test_a_budget_takes_the_missing_runs_that_fit_in_order():
     assert choose(runs, [], budget=0.1) == []
 
 
+def test_only_and_budget_start_the_sweeps_of_their_runs(tmp_path, monkeypatch, capsys):
+    """The command line with ``--only`` or ``--budget``: the sweeps it would start (training
+    replaced by a stand-in that records nothing), and the page that names what is missing."""
+    import reproduction.command
+
+    started = []
+    monkeypatch.setattr(reproduction.command, "_data_ok", lambda *args: True)
+    monkeypatch.setattr(reproduction.command, "train", lambda argv, *a: started.append(argv))
+    argv = ["--quick", "--out", str(tmp_path / "out"), "--doc", str(tmp_path / "page.md")]
+    assert main([*argv, "--only", "classify_resnet_seed1"]) == 1  # trained, yet not recorded
+    assert "not recorded: classify_resnet_seed1" in capsys.readouterr().err
+    assert started[0][4:6] == ["seed=1", "experiment=fashion_mnist_quick/classify_resnet"]
+    started.clear()
+    assert main([*argv, "--budget", "1.65"]) == 1
+    assert [a[4:6] for a in started] == [
+        [
+            "seed=0",
+            "experiment=fashion_mnist_quick/density_compare_deep,"
+            "fashion_mnist_quick/density_compare_wide",
+        ],
+        [
+            "seed=0",
+            "experiment=fashion_mnist_quick/classify_mintnet,fashion_mnist_quick/classify_resnet",
+        ],
+    ]  # the long density run waits for the candidates' records; 0.5 + 0.5 + 2 x 0.3 min fit
+    assert main([*argv, "--report-only"]) == 0
+    assert "| classify_resnet_seed1 |" in (tmp_path / "page.md").read_text()
+
+
 def test_each_step_is_one_sweep_per_set_of_seeds(tmp_path):
     runs = [r for r in FULL.runs() if r.step == "classify"]
     found = sweeps(runs, None)
