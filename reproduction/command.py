@@ -109,7 +109,9 @@ def _collect(runs: Sequence[Run], out: Path, records: Path) -> None:
     for run in runs:
         folder, plan_file = out / run.step / run.name, out / run.step / "plan.json"
         if not (records / run.name).exists() and finished(folder):
-            extra = {"plan": json.loads(plan_file.read_text())} if run.name == "density" else None
+            extra = (
+                {"plan.json": json.loads(plan_file.read_text())} if run.name == "density" else None
+            )
             print(f"[record] {run.name}: {write_record(folder, records / run.name, extra)}")
 
 
@@ -156,10 +158,13 @@ def _train(args: argparse.Namespace, profile: Profile, out: Path, records: Path,
     for step in ("density_compare", "density", "classify"):
         todo = [r for r in chosen if r.step == step and not (records / r.name).exists()]
         extra = (
-            {"plan": _density_plan(profile, out, records)} if step == "density" and todo else {}
+            {"plan.json": _density_plan(profile, out, records)}
+            if step == "density" and todo
+            else {}
         )
-        more = [f"trainer.max_epochs={extra['plan']['epochs']}"] if extra else []
-        for sweep in sweeps(todo, extra["plan"]["winner"] if extra else None):
+        found = extra.get("plan.json")
+        more = [f"trainer.max_epochs={found['epochs']}"] if found else []
+        for sweep in sweeps(todo, found["winner"] if found else None):
             argv = command(profile, out, args.data_root, sweep) + more + args.override
             print(f"== {step}: {shlex.join(['mintnet-train', *argv[3:]])}", flush=True)
             train(argv, todo, out, records, print, extra)

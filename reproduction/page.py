@@ -128,7 +128,7 @@ def density(profile: Profile, recs: dict[str, Record], analysis: dict | None) ->
     """The comparison of the candidates and the long run, as far as they are recorded."""
     compares = {c: recs.get(f"density_compare_{c}") for c in CANDIDATES}
     long = recs.get("density")
-    plan = long.machine.get("plan") if long is not None else None
+    plan = long.plan if long is not None else None
     winner = plan["winner"] if plan else None
     rows = [
         [

@@ -3,7 +3,8 @@
 
 A run's record holds ``overrides.yaml`` and ``config.yaml`` (Hydra's, as the job saved them),
 ``metrics.csv`` (the CSV logger's rows, resumed attempts merged), ``test.json`` (its test
-metrics) and ``machine.json`` (CPU, threads, versions, commit, date, training time). The analysis
+metrics) and ``machine.json`` (CPU, threads, versions, commit, date, training time); the long
+density run adds the comparison's ``plan.json``. The analysis
 of the density model keeps ``analysis.json`` and ``inversion_accuracy.csv`` in ``analysis/``.
 
 A record is only written by the pipeline, from a run folder whose job finished with its test
@@ -145,11 +146,12 @@ def write_files(target: Path, files: dict[str, str]) -> Path:
 
 
 def write_record(folder: Path, target: Path, extra: dict[str, Any] | None = None) -> Path:
-    """The record of the finished run in ``folder``, written as ``target``; ``extra`` goes into
-    ``machine.json`` (the long density run's plan)."""
+    """The record of the finished run in ``folder``, written as ``target``; ``extra``: more JSON
+    files by name (the long density run's ``plan.json``)."""
     rows = read_metrics(folder)
     fit = max((row[k] for row in rows for k in (ELAPSED, EPOCH_END) if k in row), default=0.0)
-    info = machine() | {"fit_seconds": fit} | (extra or {})
+    info = machine() | {"fit_seconds": fit}
+    more = {name: json.dumps(value, indent=1) + "\n" for name, value in (extra or {}).items()}
     return write_files(
         target,
         {
@@ -158,22 +160,30 @@ def write_record(folder: Path, target: Path, extra: dict[str, Any] | None = None
             "metrics.csv": _csv_text(rows),
             "test.json": json.dumps(_test_metrics(rows), indent=1, sort_keys=True) + "\n",
             "machine.json": json.dumps(info, indent=1, sort_keys=True) + "\n",
-        },
+        }
+        | more,
     )
 
 
 @dataclass(frozen=True)
 class Record:
-    """A run's record, read back: its metrics' rows, test metrics and ``machine.json``."""
+    """A run's record, read back: its metrics' rows, test metrics, ``machine.json`` and, for the
+    long density run, the comparison's ``plan.json``."""
 
     rows: list[Row]
     test: dict[str, float]
     machine: dict[str, Any]
+    plan: dict[str, Any] | None
 
     @classmethod
     def load(cls, path: Path) -> "Record":
         test, machine = (json.loads((path / f).read_text()) for f in ("test.json", "machine.json"))
-        return cls(_read_csv(path / "metrics.csv"), test, machine)
+        plan = (
+            json.loads((path / "plan.json").read_text())
+            if (path / "plan.json").is_file()
+            else None
+        )
+        return cls(_read_csv(path / "metrics.csv"), test, machine, plan)
 
 
 def _read_csv(path: Path) -> list[Row]:

@@ -222,7 +222,7 @@ def test_every_finished_run_leaves_a_small_record_of_where_it_ran(quick):
     assert sorted(p.name for p in records.iterdir()) == sorted([*QUICK_RUNS, "analysis"])
     for name in QUICK_RUNS:
         files = {p.name for p in (records / name).iterdir()}
-        assert files == RECORD_FILES
+        assert files == RECORD_FILES | ({"plan.json"} if name == "density" else set())
         assert sum(p.stat().st_size for p in (records / name).iterdir()) < MAX_BYTES
         machine = json.loads((records / name / "machine.json").read_text())
         assert {"cpu", "threads", "torch", "python", "mintnet", "commit", "date"} <= set(machine)
@@ -231,6 +231,8 @@ def test_every_finished_run_leaves_a_small_record_of_where_it_ran(quick):
     analysis = json.loads((records / "analysis" / "analysis.json").read_text())
     assert analysis["pixel_baseline_bpd"] > 0 and "machine" in analysis
     assert not list(records.rglob("*.ckpt"))
+    plan = json.loads((records / "density" / "plan.json").read_text())
+    assert plan["winner"] in ("deep", "wide") and plan["epochs"] == 1
     assert "classify_mintnet_seed0" in (quick["out"] / "classify" / "summary.csv").read_text()
 
 
