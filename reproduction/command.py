@@ -2,8 +2,9 @@
 record each as it finishes, and write docs/results.md from the records.
 
 ``--only NAME`` trains one run (repeatable), ``--budget MINUTES`` as many missing runs as fit,
-``--report-only`` writes the page from the records alone, on any machine. Interrupted (SIGTERM,
-Ctrl-C), the same command resumes the unfinished run from its ``checkpoints/last.ckpt``.
+``--report-only`` writes the page from the records alone, on any machine; ``--override KEY=VALUE``
+changes every training (recorded in its ``overrides.yaml``). Interrupted (SIGTERM, Ctrl-C), the
+same command resumes the unfinished run from its ``checkpoints/last.ckpt``.
 """
 
 import argparse
