@@ -36,7 +36,7 @@ train: $(STAMP) ## train a MintNet flow on the embedded digits data, offline, on
 eval: $(STAMP) ## evaluate a checkpoint on the test split (ARGS="ckpt_path=...")
 	$(PY) -m mintnet.eval $(ARGS)
 
-results: $(STAMP) ## Fashion-MNIST results from scratch into docs/results.md (hours of CPU: 14 trainings; resumable; ARGS="--jobs 2", "--part density", "--part classification", --quick)
+results: $(STAMP) ## train the Fashion-MNIST runs without a record (14 trainings, most ~40 min on one CPU thread; resumable), record them in reproduction/records/, write docs/results.md (ARGS="--only NAME", "--budget MINUTES", --report-only, --quick)
 	$(PY) -m reproduction $(ARGS)
 
 bench: $(STAMP) ## run the benchmarks (ratios measured in one process), results in benchmarks/results/

@@ -1,190 +1,208 @@
-"""``python -m reproduction`` (``make results``): the Fashion-MNIST results, from scratch, in one
-command; interrupted, the same command resumes it (see :mod:`reproduction.pipeline` for the steps).
+"""``python -m reproduction`` (``make results``): train the Fashion-MNIST runs that have no record,
+record each as it finishes, and write docs/results.md from the records.
 
-``--quick`` runs the same steps with tiny models and a few batches (a smoke test, minutes).
-``--jobs N`` runs up to N independent training runs of a step at once (the architecture
-comparison's candidates, the classification runs), each with one thread.
+``--only NAME`` trains one run (repeatable), ``--budget MINUTES`` as many missing runs as fit,
+``--report-only`` writes the page from the records alone, on any machine; ``--override KEY=VALUE``
+changes every training (recorded in its ``overrides.yaml``). Interrupted (SIGTERM, Ctrl-C), the
+same command resumes the unfinished run from its ``checkpoints/last.ckpt``.
 """
 
 import argparse
+import json
 import os
-import platform
+import shlex
 import sys
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-from reproduction.pipeline import PARTS, Pipeline
-from reproduction.processes import Interrupted, forward_signals
-from reproduction.profiles import FULL, QUICK
-from reproduction.runs import RunFailed, write_json
+from reproduction.profiles import FULL, QUICK, Profile, Run
+from reproduction.records import (
+    RECORDS,
+    finished,
+    load_records,
+    machine,
+    write_files,
+    write_record,
+)
+from reproduction.report import ANALYSIS, write_report
+from reproduction.training import Stopped, choose, command, plan, sweeps, train
 
-__all__ = ["machine", "main"]
-
-PROG = "python -m reproduction"
-
-
-def machine() -> dict[str, Any]:
-    """What the runs ran on."""
-    import torch
-
-    from mintnet.resolvers import available_cpus
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "cpus_available": available_cpus(),
-        "threads": os.environ.get("OMP_NUM_THREADS", "1"),
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
-    }
+__all__ = ["main"]
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog=PROG,
-        description="Train, measure and plot the Fashion-MNIST results, and write the document. "
-        "Interrupt it at any time: run it again to skip what is finished and resume the rest.",
+        prog="python -m reproduction",
+        description="Train the Fashion-MNIST runs that have no record, record them, and write "
+        "the results page from the records. Interrupted, the same command resumes.",
     )
-    parser.add_argument("--quick", action="store_true", help="tiny models, a few batches each")
-    parser.add_argument(
+    add = parser.add_argument
+    add("--quick", action="store_true", help="tiny models, a few batches each (a smoke test)")
+    add(
         "--data-root",
         default=os.environ.get("MINTNET_DATA_DIR", "data"),
-        help="holds FashionMNIST/raw (default: $MINTNET_DATA_DIR or data; for data, Debian's "
-        "/usr/share/datasets/fashion-mnist is tried after it)",
+        help="holds FashionMNIST/raw",
     )
-    parser.add_argument(
+    add(
         "--out",
         type=Path,
-        help="runs folder (default: results/fashion_mnist, --quick: results/quick)",
+        help="run folders (default: results/fashion_mnist, --quick: results/quick)",
     )
-    parser.add_argument(
-        "--doc",
+    add(
+        "--records",
         type=Path,
-        help="document to write (default: docs/results.md, --quick: <out>/results.md)",
+        help=f"records (default: {RECORDS.relative_to(RECORDS.parents[2])}, --quick: <out>/records)",
     )
-    parser.add_argument(
-        "--download", action="store_true", help="fetch Fashion-MNIST if missing (needs network)"
+    add("--doc", type=Path, help="page (default: docs/results.md, --quick: <out>/results.md)")
+    add("--download", action="store_true", help="fetch Fashion-MNIST if missing (needs network)")
+    add(
+        "--report-only", action="store_true", help="write the page from the records, train nothing"
     )
-    parser.add_argument(
-        "--report-only", action="store_true", help="only regenerate plots, tables and document"
+    add("--only", action="append", default=[], metavar="NAME", help="train this run (repeatable)")
+    add("--budget", type=float, metavar="MINUTES", help="train the missing runs that fit")
+    add(
+        "--override",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a Hydra override for every training (repeatable; recorded with the runs)",
     )
-    parser.add_argument(
-        "--part",
-        choices=PARTS,
-        default="all",
-        help="density: steps 2-5 only; classification: step 6 only (the two share no run, so "
-        "two processes may run them at once); the document is written once the density runs and "
-        "the first seed's two classifiers are done (later classification runs show as pending)",
-    )
-    parser.add_argument(
-        "--jobs",
-        type=_positive,
-        default=1,
-        metavar="N",
-        help="independent training runs of a step to run at once, one thread each (default: 1; "
-        "the long density run always runs alone)",
-    )
-    parser.add_argument(
+    add(
         "--threads",
-        default=None,
         metavar="auto|N",
-        help="torch's CPU threads of each training run and of the analysis: auto (the policy of "
-        "mintnet.threads, the cores shared among --jobs) or N (default: OMP_NUM_THREADS if set, "
-        "else 1, as the documented results were measured)",
+        help="torch threads of each training and of the analysis: auto (mintnet.threads' "
+        "policy) or N (default: OMP_NUM_THREADS if set, else 1, as the records were measured)",
     )
     return parser
 
 
-def _threads(setting: str | None, jobs: int) -> str:
-    """The ``threads:`` line; every training run and the analysis inherit the count."""
+def _threads(setting: str | None) -> str:
+    """The ``threads:`` line; the trainings and the analysis inherit the count."""
     from mintnet.threads import decide
 
     if setting is None:
         setting = "auto" if os.environ.get("OMP_NUM_THREADS") else "1"
-    choice = decide(setting, processes=jobs)
-    os.environ["OMP_NUM_THREADS"] = str(choice.intra)  # the children's and the analysis' count
+    choice = decide(setting, processes=1)
+    os.environ["OMP_NUM_THREADS"] = str(choice.intra)
     return choice.header()
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the pipeline; returns the exit code (0, 1 failed, 2 no data, 128 + signal stopped)."""
-    args = _parser().parse_args(argv)
-    profile = QUICK if args.quick else FULL
-    out = args.out or Path("results") / ("quick" if args.quick else "fashion_mnist")
-    doc = args.doc or (out / "results.md" if args.quick else Path("docs/results.md"))
-    log = _printer()
-    log(f"mintnet results ({profile.name}): runs in {out}, document {doc}; jobs: {args.jobs}")
-    try:
-        log(_threads(args.threads, args.jobs))
-    except ValueError as error:
-        print(f"reproduction: error: --threads: {error}", file=sys.stderr)
-        return 1
-    pipeline = Pipeline(profile, out, args.data_root, log, args.download, args.jobs)
-    log("== step 1/7: Fashion-MNIST files")
+def _data_ok(data_root: str, download: bool) -> bool:
+    from mintnet.data import FashionMNISTDataModule
     from mintnet.data.errors import DatasetNotFoundError
 
     try:
-        pipeline.check_data()
+        FashionMNISTDataModule(root=data_root, download=download).prepare_data()
     except DatasetNotFoundError as error:
         print(f"reproduction: error: {error}", file=sys.stderr)
         print(
             "reproduction: install it with `apt-get install -y dataset-fashion-mnist`, or, where "
             "there is network, run again with --download (make results ARGS=--download), which "
-            f"fetches it into {args.data_root}/FashionMNIST/raw as data.download=true does",
+            f"fetches it into {data_root}/FashionMNIST/raw as data.download=true does",
             file=sys.stderr,
         )
-        return 2
-    if not (out / "machine.json").is_file():
-        write_json(out / "machine.json", machine())
-    if not args.report_only:
-        with forward_signals():
-            try:
-                pipeline.run_all(args.part)
-            except Interrupted as stop:
-                log(f"reproduction: {stop}; run the same command again to resume")
-                return 128 + stop.signum
-            except RunFailed as error:
-                print(f"reproduction: error: {error}", file=sys.stderr)
-                return 1
-    log("== step 7/7: plots, tables and the document")
-    from reproduction.report import write_report
+        return False
+    return True
 
-    try:
-        written = write_report(pipeline, doc)
-    except FileNotFoundError as error:
-        if args.part != "all" and not args.report_only:
-            log(f"reproduction: the {args.part} part is finished; the document waits for the rest")
-            return 0
-        print(f"reproduction: error: {error}", file=sys.stderr)
-        return 1
-    for path in written:
-        log(f"wrote {path}")
+
+def _collect(runs: Sequence[Run], out: Path, records: Path) -> None:
+    """Record the runs whose jobs finished while no pipeline watched (it was stopped)."""
+    for run in runs:
+        folder, plan_file = out / run.step / run.name, out / run.step / "plan.json"
+        if not (records / run.name).exists() and finished(folder):
+            extra = (
+                {"plan.json": json.loads(plan_file.read_text())} if run.name == "density" else None
+            )
+            print(f"[record] {run.name}: {write_record(folder, records / run.name, extra)}")
+
+
+def _analyse(profile: Profile, out: Path, records: Path, doc: Path, data_root: str) -> None:
+    from reproduction.analysis import analyse_flow
+
+    folder = out / "density" / "density"
+    if not (folder / "checkpoints").is_dir():
+        raise RuntimeError(
+            f"the analysis needs the long density run's checkpoints in {folder}, which are only "
+            f"on the machine that trained it: remove {records / 'density'} and train it again"
+        )
+    print("[run] analysis of the trained flow: samples, Figure 4, Figure 5", flush=True)
+    numbers, fig4 = analyse_flow(folder, doc.parent / "images", data_root, profile)
+    files = {"analysis.json": json.dumps(numbers | {"machine": machine()}, indent=1) + "\n"}
+    path = write_files(records / ANALYSIS, files | {"inversion_accuracy.csv": fig4})
+    print(f"[record] analysis: {path}", flush=True)
+
+
+def _density_plan(profile: Profile, out: Path, records: Path) -> dict:
+    """The comparison's plan for the long run, kept beside its job folder."""
+    recs = load_records(records)
+    compares = {n: recs[n] for n in recs if n.startswith("density_compare_")}
+    if len(compares) < 2:
+        raise RuntimeError("the long density run needs both density_compare_* records")
+    found = plan(profile, compares)
+    (out / "density").mkdir(parents=True, exist_ok=True)
+    (out / "density" / "plan.json").write_text(json.dumps(found))
+    return found
+
+
+def _train(args: argparse.Namespace, profile: Profile, out: Path, records: Path, doc: Path) -> int:
+    runs = profile.runs()
+    _collect(runs, out, records)
+    done = {r.name for r in runs if (records / r.name).exists()}
+    if not (records / ANALYSIS).exists():
+        done.discard("density")  # its analysis is part of it
+    chosen = choose(runs, done, args.only, args.budget)
+    minutes = sum(r.minutes for r in chosen)
+    names = ", ".join(r.name for r in chosen) or "none"
+    print(f"to train: {names} (about {minutes:.0f} min on one thread)", flush=True)
+    if chosen and not _data_ok(args.data_root, args.download):
+        return 2
+    for step in ("density_compare", "density", "classify"):
+        todo = [r for r in chosen if r.step == step and not (records / r.name).exists()]
+        extra = (
+            {"plan.json": _density_plan(profile, out, records)}
+            if step == "density" and todo
+            else {}
+        )
+        found = extra.get("plan.json")
+        more = [f"trainer.max_epochs={found['epochs']}"] if found else []
+        for sweep in sweeps(todo, found["winner"] if found else None):
+            argv = command(profile, out, args.data_root, sweep) + more + args.override
+            print(f"== {step}: {shlex.join(['mintnet-train', *argv[3:]])}", flush=True)
+            train(argv, todo, out, records, print, extra)
+        analyse = step == "density" and any(r.name == "density" for r in chosen)
+        if analyse and (records / "density").exists():
+            _analyse(profile, out, records, doc, args.data_root)
+    left = [r.name for r in chosen if not (records / r.name).exists()]
+    if left:
+        raise RuntimeError(f"not recorded: {', '.join(left)} (their folders are in {out})")
     return 0
 
 
-def _printer() -> Callable[[str], None]:
-    def log(message: str) -> None:
-        print(message, flush=True)
-
-    return log
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+def main(argv: Sequence[str] | None = None) -> int:
+    """Train, record, write the page; the exit code: 0, 1 failed, 2 no data, 143 stopped."""
+    args = _parser().parse_args(argv)
+    profile = QUICK if args.quick else FULL
+    out = args.out or Path("results") / ("quick" if args.quick else "fashion_mnist")
+    records = args.records or (out / "records" if args.quick else RECORDS)
+    doc = args.doc or (out / "results.md" if args.quick else Path("docs/results.md"))
+    print(f"mintnet results ({profile.name}): runs in {out}, records in {records}, page {doc}")
+    try:
+        print(_threads(args.threads), flush=True)
+    except ValueError as error:
+        print(f"reproduction: error: --threads: {error}", file=sys.stderr)
+        return 1
+    if not args.report_only:
+        try:
+            code = _train(args, profile, out, records, doc)
+        except Stopped as stop:
+            print(f"reproduction: {stop}; run the same command again to resume", flush=True)
+            return 143
+        except (RuntimeError, ValueError) as error:
+            print(f"reproduction: error: {error}", file=sys.stderr)
+            return 1
+        if code:
+            return code
+    words = "python -m reproduction" + (" --quick" if args.quick else "")
+    for path in write_report(profile, records, doc, words):
+        print(f"wrote {path}")
+    return 0

@@ -2,6 +2,7 @@
 matplotlib's object API (no global state, no display); PNGs kept under :data:`MAX_PNG_BYTES`."""
 
 import csv
+import io
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -11,9 +12,12 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
 
-from reproduction.summary import RunSummary
+from reproduction import metrics
+
+Rows = list[dict[str, float]]
 
 __all__ = [
+    "IMAGE_PREFIX",
     "MAX_PNG_BYTES",
     "image_panel",
     "plot_classification",
@@ -23,6 +27,7 @@ __all__ = [
 ]
 
 MAX_PNG_BYTES = 150_000
+IMAGE_PREFIX = "fashion_mnist_"
 
 
 def _figure(width: float, height: float) -> Figure:
@@ -55,7 +60,7 @@ def _shrink(path: Path) -> None:
         image.convert("RGB").quantize(256).save(path, optimize=True)
 
 
-def plot_learning_curve(density: RunSummary, baseline: float, path: Path) -> Path:
+def plot_learning_curve(density: Rows, baseline: float, path: Path) -> Path:
     """Bits/dim against step and against wall-clock minutes: training (per batch, smoothed, and
     epoch means) and validation, with the independent-pixel baseline."""
     fig = _figure(10, 4)
@@ -66,29 +71,30 @@ def plot_learning_curve(density: RunSummary, baseline: float, path: Path) -> Pat
             ("train/bpd", "train (epoch mean)", {"marker": ".", "lw": 1}),
             ("val/bpd", "validation", {"marker": "o", "ms": 3, "lw": 1.5}),
         ):
-            steps, minutes, values = density.curve(key)
+            steps, minutes, values = metrics.curve(density, key)
             if key == "train/loss":
                 values = _smooth(values, 20)
             ax.plot(steps if i == 0 else minutes, values, label=label, **style)
         ax.axhline(baseline, color="grey", ls="--", lw=1, label="independent pixels (test)")
         ax.set_xlabel(axis)
         ax.set_ylabel("bits/dim")
-        top = max(baseline + 0.5, density.best("val/bpd") + 1.0)
-        ax.set_ylim(density.best("val/bpd") - 0.3, top)
+        lowest = metrics.best(density, "val/bpd")
+        ax.set_ylim(lowest - 0.3, max(baseline + 0.5, lowest + 1.0))
         ax.grid(True, alpha=0.3)
         if i == 0:
             ax.legend(fontsize=8)
-    fig.suptitle(f"MintNet flow on Fashion-MNIST: {density.epochs} epochs, {density.steps} steps")
+    epochs, steps = metrics.epochs(density), metrics.steps(density)
+    fig.suptitle(f"MintNet flow on Fashion-MNIST: {epochs} epochs, {steps} steps")
     return _save(fig, path)
 
 
-def plot_comparison(runs: dict[str, RunSummary], descriptions: dict[str, str], path: Path) -> Path:
+def plot_comparison(runs: dict[str, Rows], descriptions: dict[str, str], path: Path) -> Path:
     """Validation bits/dim of the candidates against wall-clock minutes and against step."""
     fig = _figure(10, 3.6)
     for i, axis in enumerate(("wall-clock time (min)", "step")):
         ax = fig.add_subplot(1, 2, i + 1)
         for name, run in runs.items():
-            steps, minutes, values = run.curve("val/bpd")
+            steps, minutes, values = metrics.curve(run, "val/bpd")
             (line,) = ax.plot(minutes if i == 0 else steps, values, marker="o", ms=3)
             line.set_label(f"{name}: {descriptions[name]}")
         ax.set_xlabel(axis)
@@ -99,89 +105,71 @@ def plot_comparison(runs: dict[str, RunSummary], descriptions: dict[str, str], p
     return _save(fig, path)
 
 
-def _val_acc(run: RunSummary) -> np.ndarray:
+def _val_acc(run: Rows) -> np.ndarray:
     """Validation accuracy (percent) after each epoch."""
-    return 100 * run.curve("val/acc")[2]
+    return 100 * metrics.curve(run, "val/acc")[2]
 
 
-def _seed_band(ax: Any, runs: Sequence[RunSummary], label: str, color: Any = None) -> Any:
+def _seed_band(ax: Any, runs: Sequence[Rows], label: str) -> None:
     """The mean over ``runs`` of validation accuracy per epoch, and a band from the lowest to the
-    highest; returns the line's colour."""
+    highest."""
     curves = [_val_acc(run) for run in runs]
     n = min(len(c) for c in curves)
     stacked = np.stack([c[:n] for c in curves])
     epochs = np.arange(1, n + 1)
-    (line,) = ax.plot(epochs, stacked.mean(0), marker="o", ms=3, color=color, label=label)
+    (line,) = ax.plot(epochs, stacked.mean(0), marker="o", ms=3, label=label)
     ax.fill_between(epochs, stacked.min(0), stacked.max(0), color=line.get_color(), alpha=0.2)
-    return line.get_color()
 
 
 def plot_classification(
-    base: dict[str, list[RunSummary]],
-    long: dict[str, RunSummary],
-    ablations: dict[str, RunSummary],
-    path: Path,
+    base: dict[str, list[Rows]], long: dict[str, Rows], ablations: dict[str, Rows], path: Path
 ) -> Path:
-    """Validation accuracy against epoch. Left: each model's mean over seeds with a band from the
-    lowest to the highest seed, and its long run (one seed) as a dashed line. Right, when there
-    are ablations: MintNet's seeds (mean and band) and each ablation (one seed)."""
-    fig = _figure(10 if ablations else 5.5, 3.8)
-    ax = fig.add_subplot(1, 2 if ablations else 1, 1)
+    """Validation accuracy against epoch: each model's mean over seeds with a band from the
+    lowest to the highest seed, its longer budget (dashed), MintNet's ablations (dotted)."""
+    fig = _figure(7, 4)
+    ax = fig.add_subplot(1, 1, 1)
+    others = [(f"{m}: longer budget", run, "--") for m, run in long.items()]
+    others += [(f"MintNet, {name}", run, ":") for name, run in ablations.items()]
     for model, runs in base.items():
-        seeds = "one seed" if len(runs) == 1 else f"mean of {len(runs)} seeds (band: min-max)"
-        color = _seed_band(ax, runs, f"{model}: {seeds}")
-        if model in long:
-            values = _val_acc(long[model])
-            epochs = np.arange(1, len(values) + 1)
-            ax.plot(epochs, values, ls="--", lw=1.2, color=color, label=f"{model}: long run")
-    if ablations:
-        right = fig.add_subplot(1, 2, 2)
-        runs = base["MintNet"]
-        seeds = "one seed" if len(runs) == 1 else f"mean of {len(runs)} seeds"
-        _seed_band(right, runs, f"MintNet: {seeds}", color="grey")
-        for name, run in ablations.items():
-            values = _val_acc(run)
-            right.plot(np.arange(1, len(values) + 1), values, marker=".", lw=1, label=name)
-        right.set_title("MintNet ablations (one seed each)", fontsize=10)
-        axes = [ax, right]
-    else:
-        axes = [ax]
-    for a in axes:
-        a.set_xlabel("epoch")
-        a.set_ylabel("validation accuracy (%)")
-        a.grid(True, alpha=0.3)
-        a.legend(fontsize=7)
+        if runs:
+            seeds = "one seed" if len(runs) == 1 else f"mean of {len(runs)} seeds (band: min-max)"
+            _seed_band(ax, runs, f"{model}: {seeds}")
+    for label, run, style in others:
+        values = _val_acc(run)
+        ax.plot(np.arange(1, len(values) + 1), values, ls=style, lw=1.2, label=label)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("validation accuracy (%)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7)
     return _save(fig, path)
 
 
-def plot_inversion(csv_path: Path, path: Path) -> Path:
+def plot_inversion(csv_text: str, path: Path) -> Path:
     """The paper's Figure 4 from the analysis' CSV."""
     from mintnet.analysis import plot_inversion_accuracy
 
-    with csv_path.open(newline="") as file:
-        rows = [
-            {
-                k: v if k == "method" else int(v) if k == "iterations" else float(v)
-                for k, v in row.items()
-            }
-            for row in csv.DictReader(file)
-        ]
+    rows = [
+        {
+            k: v if k == "method" else int(v) if k == "iterations" else float(v)
+            for k, v in r.items()
+        }
+        for r in csv.DictReader(io.StringIO(csv_text))
+    ]
     plot_inversion_accuracy(rows, path, title="Fashion-MNIST flow: Figure 4 (training images)")
     _shrink(path)
     return path
 
 
-def image_panel(panels: Sequence[tuple[str, Path]], nrow: int, path: Path) -> Path:
-    """Tile each saved image tensor (2x nearest upscale) and place the panels side by side under
-    their titles; greyscale PNG."""
+def image_panel(panels: Sequence[tuple[str, Any]], nrow: int, path: Path) -> Path:
+    """Tile each batch of images in [0, 1] (2x nearest upscale) and place the panels side by side
+    under their titles; greyscale PNG."""
     import torch
 
     from mintnet.analysis import make_image_grid
-    from reproduction.analysis import load_saved_images
 
     grids = []
-    for _, source in panels:
-        images = load_saved_images(source)
+    for _, images in panels:
+        images = images.clamp(0, 1).cpu()
         scale = 2 * images.shape[-1]
         grid = make_image_grid(images, nrow, min_tile=scale)[0]  # (H, W), grey
         grids.append((grid * 255).round().to(torch.uint8).numpy())

@@ -1,102 +1,132 @@
-"""The results page, made from the runs' files every time: the CSV logs, ``pixel_baseline.json``,
-``plan.json``, the analysis' ``done.json`` and ``inversion_accuracy.csv``. :mod:`reproduction.page`
-computes the numbers; the words are in ``templates/results.md.j2``, rendered with Jinja2 under
-``StrictUndefined``, so that a value the page names and the code does not give is an error, not a
-blank. Nothing in the page is typed by hand; rerunning the pipeline rewrites it."""
+"""The results page and its plots, from the records alone (no run folder): the numbers from
+:mod:`reproduction.page`, the words in ``templates/results.md.j2`` (Jinja2, ``StrictUndefined``:
+a value the page names and the code does not give is an error, not a blank). The samples and
+Figure 5 are drawn by the analysis itself, which needs the trained flow."""
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
-from reproduction.classification_page import group
-from reproduction.inversion_page import residual
-from reproduction.page import IMAGE_PREFIX, Inputs, page_context, read_inputs
-from reproduction.pipeline import Pipeline
+from reproduction import page
 from reproduction.plots import (
-    image_panel,
+    IMAGE_PREFIX,
     plot_classification,
     plot_comparison,
     plot_inversion,
     plot_learning_curve,
 )
+from reproduction.profiles import CANDIDATES, MODELS, Profile
+from reproduction.records import Record, load_records
 
-__all__ = ["TEMPLATES", "draw_figures", "markdown_table", "render", "write_report"]
+__all__ = ["ANALYSIS", "TEMPLATES", "markdown_table", "render", "write_report"]
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+ANALYSIS = "analysis"
+"""The analysis' record folder, beside the runs' records."""
 
 
-def draw_figures(pipeline: Pipeline, inputs: Inputs, images: Path) -> list[Path]:
-    """Every plot and image panel of the page, into ``images``."""
-    profile, analysis = pipeline.profile, inputs.analysis
-    temperatures = sorted(analysis["samples"], key=lambda t: -float(t))
-    indices = ", ".join(map(str, analysis["interpolation"]["indices"]))
-    descriptions = {c.name: c.description for c in profile.candidates}
-    return [
-        plot_comparison(
-            inputs.compare, descriptions, images / f"{IMAGE_PREFIX}density_comparison.png"
-        ),
-        plot_learning_curve(
-            inputs.density,
-            inputs.baseline_record["test/pixel_baseline_bpd"],
-            images / f"{IMAGE_PREFIX}learning_curve.png",
-        ),
-        image_panel(
-            [
-                (f"T = {float(t):.1f}", inputs.analysis_dir / f"samples_T{t}.pt")
-                for t in temperatures
-            ],
-            8,
-            images / f"{IMAGE_PREFIX}samples.png",
-        ),
-        plot_inversion(
-            Path(analysis["figure4_csv"]), images / f"{IMAGE_PREFIX}inversion_accuracy.png"
-        ),
-        image_panel(
-            [(f"test images {indices}", inputs.analysis_dir / "interpolation.pt")],
-            profile.interpolation_steps,
-            images / f"{IMAGE_PREFIX}interpolation.png",
-        ),
-        _classification_figure(inputs, images / f"{IMAGE_PREFIX}classification.png"),
-    ]
+def read_analysis(records: Path) -> tuple[dict[str, Any] | None, str | None]:
+    folder = records / ANALYSIS
+    if not (folder / "analysis.json").is_file():
+        return None, None
+    return json.loads((folder / "analysis.json").read_text()), (
+        folder / "inversion_accuracy.csv"
+    ).read_text()
 
 
-def _classification_figure(inputs: Inputs, path: Path) -> Path:
-    groups = group(inputs.classify)
-    return plot_classification(
-        {model: [t.summary for t in runs] for model, runs in groups.base.items()},
-        {model: t.summary for model, t in groups.long.items()},
-        {t.spec.ablation.name: t.summary for t in groups.ablations if t.spec.ablation},
-        path,
+def draw_figures(
+    profile: Profile,
+    recs: dict[str, Record],
+    analysis: dict | None,
+    fig4: str | None,
+    images: Path,
+) -> list[Path]:
+    """The plots whose records exist, into ``images``."""
+    written = []
+    compares = {
+        c: recs[f"density_compare_{c}"].rows for c in CANDIDATES if f"density_compare_{c}" in recs
+    }
+    if len(compares) == len(CANDIDATES):
+        path = images / f"{IMAGE_PREFIX}density_comparison.png"
+        written.append(plot_comparison(compares, CANDIDATES, path))
+    if "density" in recs and analysis is not None:
+        path = images / f"{IMAGE_PREFIX}learning_curve.png"
+        written.append(
+            plot_learning_curve(recs["density"].rows, analysis["pixel_baseline_bpd"], path)
+        )
+    if fig4 is not None:
+        written.append(plot_inversion(fig4, images / f"{IMAGE_PREFIX}inversion_accuracy.png"))
+    runs = [r for r in profile.runs() if r.model and r.name in recs]
+    base = {
+        m: [recs[r.name].rows for r in runs if r.model == m and r.kind == "base"] for m in MODELS
+    }
+    if any(base.values()):
+        long = {r.model: recs[r.name].rows for r in runs if r.kind == "long"}
+        ablations = {r.kind: recs[r.name].rows for r in runs if r.kind not in ("base", "long")}
+        path = images / f"{IMAGE_PREFIX}classification.png"
+        written.append(plot_classification(base, long, ablations, path))
+    return written
+
+
+def context(profile: Profile, records: Path, command: str) -> dict[str, Any]:
+    """Every value the template names."""
+    recs = load_records(records)
+    analysis, fig4 = read_analysis(records)
+    runs = profile.runs()
+    missing = [r for r in runs if r.name not in recs]
+    only = 'make results ARGS="--only {}"'
+    if profile.name == "quick":
+        only = "python -m reproduction --quick --only {}"
+    if analysis is None and "density" in recs:
+        missing.append(next(r for r in runs if r.name == "density"))
+    machines = sorted(
+        {
+            (m["cpu"], m["threads"], m["torch"], m["python"])
+            for m in [r.machine for r in recs.values()]
+            + ([analysis["machine"]] if analysis else [])
+        }
     )
+    return {
+        "quick": profile.name == "quick",
+        "profile": profile,
+        "command": command,
+        "records": str(records.relative_to(Path.cwd()))
+        if records.is_relative_to(Path.cwd())
+        else str(records),
+        "prefix": IMAGE_PREFIX,
+        "runs": runs,
+        "recorded": len(recs),
+        "missing": missing,
+        "missing_rows": [
+            [r.name, f"`{r.experiment}`", r.seed, f"{r.minutes:g}", f"`{only.format(r.name)}`"]
+            for r in missing
+        ],
+        "missing_minutes": sum(r.minutes for r in missing),
+        "machines": machines,
+        "dates": sorted(r.machine["date"][:10] for r in recs.values()),
+        "analysis": analysis,
+        "inversion": page.analysis_context(analysis) if analysis else None,
+        "figure4": page.figure4(fig4) if fig4 else None,
+        **page.density(profile, recs, analysis),
+        **page.classification(profile, runs, recs),
+    }
 
 
-def write_report(pipeline: Pipeline, doc: Path) -> list[Path]:
-    """Regenerate every plot and table from the runs' files and write ``doc``; images go to
-    ``<doc folder>/images/``. Returns the files written."""
-    inputs = read_inputs(pipeline)
-    written = draw_figures(pipeline, inputs, doc.parent / "images")
+def write_report(profile: Profile, records: Path, doc: Path, command: str) -> list[Path]:
+    """The plots whose records exist (into ``<doc folder>/images/``) and the page ``doc``."""
+    recs = load_records(records)
+    analysis, fig4 = read_analysis(records)
+    written = draw_figures(profile, recs, analysis, fig4, doc.parent / "images")
     doc.parent.mkdir(parents=True, exist_ok=True)
-    doc.write_text(render(page_context(pipeline, inputs)))
+    doc.write_text(render(context(profile, records, command)))
     return [*written, doc]
 
 
-def _duration(seconds: float) -> str:
-    value, unit = (seconds / 60, "minute") if seconds >= 60 else (seconds, "second")
-    return f"{value:g} {unit}" + ("" if value == 1 else "s")
-
-
-def _hours(seconds: float) -> str:
-    """A measured wall time: ``1 h 05 min``, or ``12.3 min`` under an hour."""
-    if seconds < 3600:
-        return f"{seconds / 60:.1f} min"
-    minutes = round(seconds / 60)
-    return f"{minutes // 60} h {minutes % 60:02d} min"
-
-
-def render(context: dict[str, Any]) -> str:
-    """The page's Markdown: ``templates/results.md.j2`` filled with ``context``."""
+def render(values: dict[str, Any]) -> str:
+    """The page's Markdown: ``templates/results.md.j2`` filled with ``values``."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         undefined=jinja2.StrictUndefined,
@@ -105,17 +135,9 @@ def render(context: dict[str, Any]) -> str:
         keep_trailing_newline=True,
         autoescape=False,  # Markdown, not HTML
     )
-    env.filters |= {
-        "bpd": lambda v: f"{v:.4f}",
-        "pct": lambda v: f"{100 * v:.2f}%",
-        "minutes": lambda s: f"{s / 60:.1f} min",
-        "duration": _duration,
-        "hours": _hours,
-        "fmt": format,
-        "residual": residual,
-    }
+    env.filters |= {"fmt": format}
     env.globals["table"] = markdown_table
-    return env.get_template("results.md.j2").render(context)
+    return env.get_template("results.md.j2").render(values)
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

@@ -19,11 +19,13 @@ SUMMARY_FILE = "summary.csv"
 
 def summary_rows(sweep_dir: str | Path) -> list[dict[str, Any]]:
     """The outcome of every job under ``sweep_dir``, by job number: as recorded, or
-    ``interrupted`` for a job folder without a record (its process was killed)."""
+    ``interrupted`` for a job folder without a record (its process was killed). A job folder is
+    named by its number, or by what ``hydra.sweep.subdir`` makes of its config (an experiment
+    that names its runs): any folder with Hydra's ``.hydra/`` or a record."""
     rows = []
     for folder in Path(sweep_dir).iterdir():
         recorded = (folder / ".hydra").is_dir() or (folder / JOB_STATUS_FILE).is_file()
-        if not (folder.is_dir() and folder.name.isdigit() and recorded):
+        if not (folder.is_dir() and recorded):
             continue
         try:
             rows.append(json.loads((folder / JOB_STATUS_FILE).read_text()))
@@ -36,7 +38,7 @@ def summary_rows(sweep_dir: str | Path) -> list[dict[str, Any]]:
             overrides = []
         rows.append(
             {
-                "job": int(folder.name),
+                "job": _job_number(folder),
                 "overrides": overrides,
                 "status": "interrupted",
                 "reason": "the job's process ended before it finished",
@@ -45,7 +47,17 @@ def summary_rows(sweep_dir: str | Path) -> list[dict[str, Any]]:
                 "dir": str(folder),
             }
         )
-    return sorted(rows, key=lambda row: int(row["job"]))
+    return sorted(rows, key=lambda row: (int(row["job"]), row["dir"]))
+
+
+def _job_number(folder: Path) -> int:
+    """The job's number: its folder's name, else Hydra's record of it (-1 if neither)."""
+    if folder.name.isdigit():
+        return int(folder.name)
+    try:
+        return int(OmegaConf.load(folder / ".hydra" / "hydra.yaml").hydra.job.num)
+    except (OSError, ValueError, AttributeError):
+        return -1
 
 
 def swept_overrides(rows: list[dict[str, Any]]) -> list[list[str]]:
