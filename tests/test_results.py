@@ -160,7 +160,7 @@ def test_the_recipes_compose_and_name_their_job_folders(compose_cfg):
     cfg = compose_cfg(["experiment=fashion_mnist/ablation_k2"])
     assert cfg.model.net.hidden_groups == 2 and cfg.model.net.n_layers == 4
     cfg = compose_cfg(["experiment=fashion_mnist/density_compare_wide"])
-    assert cfg.model.net.hidden_groups == 45 and cfg.model.scheduler is None
+    assert cfg.model.flow.net.hidden_groups == 45 and cfg.model.scheduler is None
 
 
 def test_a_sweep_summary_lists_job_folders_named_by_their_run(tmp_path):
