@@ -16,7 +16,7 @@ SRC = ROOT / "src"
 PACKAGE = SRC / "mintnet"
 
 FLOORS: list[set[str]] = [
-    {"errors", "conf", "run_log"},
+    {"errors", "conf", "run_log", "memory"},
     {"nn"},
     {
         "",

@@ -2,6 +2,8 @@
 the count that follows other processes' load during a run."""
 
 import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -256,3 +258,34 @@ def test_training_runs_follow_the_load_through_a_callback(compose_cfg):
 def test_make_train_pins_one_thread_so_its_printed_number_holds_at_any_load(compose_cfg):
     assert compose_cfg(["experiment=digits_density"]).threads == 1
     assert compose_cfg(["experiment=digits_density", "threads=auto"]).threads == "auto"
+
+
+FAULTS = """
+import resource, sys, torch
+from mintnet.memory import keep_freed_memory
+from mintnet.nn import MintNet
+torch.set_num_threads(1)
+kept = keep_freed_memory(env={} if sys.argv[1] == "keep" else {"MALLOC_TOP_PAD_": "0"})
+net = MintNet((1, 8, 8), 2, 1, 8)
+with torch.no_grad():
+    z, _ = net(torch.randn(256, 1, 8, 8))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(5):
+        net.inverse(z)
+print(kept, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_the_allocator_keeps_freed_memory_unless_the_user_set_glibc_s_own_variables():
+    """Inverting a flow allocates and frees activation-sized blocks: glibc's default hands them
+    back and faults fresh zeroed pages in for the next; kept, they are reused."""
+    runs = {}
+    for mode in ("keep", "user"):
+        done = subprocess.run(
+            [sys.executable, "-c", FAULTS, mode], capture_output=True, text=True, check=True
+        )
+        kept, faults = done.stdout.split()
+        runs[mode] = (kept, int(faults))
+    assert runs["keep"][0] == "True" and runs["user"][0] == "False"  # the user's setting wins
+    assert runs["keep"][1] * 10 < runs["user"][1]

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import torch
 
 from mintnet.config import ConfigError
+from mintnet.memory import keep_freed_memory
 from mintnet.run_log import to_log_files
 from mintnet.threads.load import IDLE_ROUNDING, LoadFollower, idle_cores
 
@@ -163,8 +164,11 @@ def configure(
 ) -> ThreadChoice:
     """:func:`decide`, :func:`apply`, and export the count to the processes this one starts
     (``OMP_NUM_THREADS`` and :data:`INHERITED`); print :meth:`ThreadChoice.header` if
-    ``announce``. Returns the choice."""
+    ``announce``. Also keeps freed memory in the process
+    (:func:`mintnet.memory.keep_freed_memory`), the other CPU setting every entry point needs.
+    Returns the choice."""
     global _follower
+    keep_freed_memory()  # the allocator half of a CPU run's set-up (mintnet.memory)
     choice = apply(decide(setting, processes=processes, loader_workers=loader_workers))
     if choice.source != "environment":
         os.environ["OMP_NUM_THREADS"] = os.environ[INHERITED] = str(choice.intra)
