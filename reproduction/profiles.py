@@ -31,19 +31,12 @@ ABLATIONS = {
 
 @dataclass(frozen=True)
 class Run:
-    """One training run of the pipeline.
-
-    Attributes:
-        name: the run's name: its record's folder and its job folder (the experiment's
-            ``hydra.sweep.subdir``).
-        step: the sweep folder its job runs in (``<out>/<step>/<name>``).
-        experiment: its recipe, ``conf/experiment/<profile folder>/<experiment>.yaml``; the long
-            density run's is chosen by the comparison (``density_<winner>``).
-        seed: its ``seed=``, a sweep value.
-        minutes: about how long it takes on one CPU thread (``--budget`` plans with it).
-        model, kind: for the classification runs: one of :data:`MODELS`, and ``base``, ``long``
-            or the ablation's name.
-    """
+    """One training run: its ``name`` (its record's folder and its job folder, the experiment's
+    ``hydra.sweep.subdir``), the ``step`` whose sweep folder it runs in, its ``experiment``
+    (``conf/experiment/<profile folder>/<experiment>.yaml``; the long density run's,
+    ``density_<winner>``, is chosen by the comparison), its ``seed``, about how many ``minutes``
+    it takes on one CPU thread (``--budget`` plans with them), and for a classifier its ``model``
+    (one of :data:`MODELS`) and ``kind`` (``base``, ``long`` or the ablation's name)."""
 
     name: str
     step: str
@@ -87,18 +80,15 @@ class Profile:
         ]
         runs.append(Run("density", "density", "density_<winner>", 0, m["density"]))
         for seed in self.seeds:
-            for model in MODELS:
-                name = f"classify_{model.lower()}"
-                runs.append(
-                    Run(f"{name}_seed{seed}", "classify", name, seed, m[model], model, "base")
-                )
+            for x in MODELS:
+                name = f"classify_{x.lower()}"
+                runs.append(Run(f"{name}_seed{seed}", "classify", name, seed, m[x], x, "base"))
         for a in self.ablations:
             name = f"classify_mintnet_ablation_{a}"
             runs.append(Run(name, "classify", f"ablation_{a}", 0, m["MintNet"], "MintNet", a))
-        for model in MODELS:
-            name = f"classify_{model.lower()}_long"
-            minutes = m[model] * self.long_factor
-            runs.append(Run(name, "classify", name, 0, minutes, model, "long"))
+        for x in MODELS:
+            name = f"classify_{x.lower()}_long"
+            runs.append(Run(name, "classify", name, 0, m[x] * self.long_factor, x, "long"))
         return runs
 
 
