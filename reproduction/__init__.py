@@ -6,7 +6,7 @@ Not part of the installed package: it drives ``mintnet-train`` with the experime
 * :mod:`reproduction.profiles`: the runs by name, full and quick;
 * :mod:`reproduction.training`: which runs to train, and each step as one ``-m`` sweep;
 * :mod:`reproduction.records`: the committed records of finished runs (``records/``);
-* :mod:`reproduction.analysis`: samples, Figure 4 and Figure 5 of the trained flow;
-* :mod:`reproduction.metrics`, :mod:`reproduction.page`, :mod:`reproduction.plots`,
-  :mod:`reproduction.report`: the page and its plots, from the records alone.
+* :mod:`reproduction.analysis`: samples, Figure 4 and Figure 5 of the trained flow, recorded;
+* :mod:`reproduction.metrics`, :mod:`reproduction.page`, :mod:`reproduction.plots`: the page and
+  its plots, from the records alone.
 """

@@ -20,7 +20,7 @@ from mintnet.analysis import (
 from mintnet.analysis.images import load_images
 from mintnet.nn.inverse import InverseSettings, InversionReport
 from mintnet.train import instantiate, pixel_baseline
-from reproduction.plots import image_panel, png
+from reproduction.plots import grey_grid, png
 from reproduction.profiles import Profile
 from reproduction.records import ANALYSIS, as_json, machine, write_files
 
@@ -48,19 +48,24 @@ def record_analysis(
     panels in ``images``, the numbers (``analysis.json``) and Figure 4's rows
     (``inversion_accuracy.csv``) recorded in ``<records>/analysis``."""
     started = time.time()
-    ckpt = sorted((folder / "checkpoints").glob("epoch_*.ckpt"))[-1]  # the best
+    if not (found := sorted((folder / "checkpoints").glob("epoch_*.ckpt"))):
+        raise RuntimeError(
+            f"the analysis needs the long density run's checkpoints in {folder}, which are only "
+            f"on the machine that trained it: remove {records / 'density'} and train it again"
+        )
+    ckpt = found[-1]  # the best
     flow = load_flow_from_checkpoint(ckpt).eval()
     settings = InverseSettings(max_iter=profile.sample_max_iter)  # the default solver
     solver = {k: getattr(settings, k) for k in ("method", "alpha", "anderson_memory")}
     record: dict[str, Any] = {"checkpoint": ckpt.name, "solver": solver, "samples": {}}
-    panels = []
+    samples = []
     for temperature in TEMPERATURES:
         torch.manual_seed(0)
         with warnings.catch_warnings(record=True):
-            samples, reports = flow.sample(profile.n_samples, temperature, settings)
-        panels.append((f"T = {temperature:.1f}", samples.nan_to_num(0.0)))
+            drawn, reports = flow.sample(profile.n_samples, temperature, settings)
+        samples.append(drawn)
         record["samples"][f"{temperature:g}"] = _stats(reports)
-    image_panel(panels, 8, png(images, "samples"))
+    grey_grid(torch.cat(samples), 8, png(images, "samples"))
 
     train = load_images("fashion_mnist", data_root, "train", range(profile.fig4_images))
     iterations, alphas = list(profile.fig4_iterations), list(profile.fig4_alphas)
@@ -72,8 +77,7 @@ def record_analysis(
     test = load_images("fashion_mnist", data_root, "test", indices)
     with warnings.catch_warnings(record=True):
         grid, reports = interpolation_grid(flow, test, profile.interpolation_steps, settings)
-    panel = [(f"test images {', '.join(map(str, indices))}", grid.nan_to_num(0.0))]
-    image_panel(panel, profile.interpolation_steps, png(images, "interpolation"))
+    grey_grid(grid, profile.interpolation_steps, png(images, "interpolation"))
     record["interpolation"] = {"indices": list(indices), **_stats(reports)}
     # the run's own data config, as mintnet-train fitted the baseline
     config = OmegaConf.load(folder / ".hydra" / "config.yaml")

@@ -14,9 +14,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from reproduction.page import write_report
 from reproduction.profiles import FULL, QUICK, Profile
 from reproduction.records import ANALYSIS, RECORDS
-from reproduction.report import write_report
 from reproduction.training import Stopped, choose, command, plan, record_finished, sweeps, train
 
 __all__ = ["main"]
@@ -45,8 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     add(
         "--threads",
         metavar="auto|N",
-        help="torch threads of each training and of the analysis: auto (mintnet.threads' "
-        "policy) or N (default: OMP_NUM_THREADS if set, else 1, as the records were measured)",
+        help="torch threads of the trainings and the analysis (default: OMP_NUM_THREADS if "
+        "set, else 1, as the records were measured)",
     )
     return parser
 
@@ -71,13 +71,8 @@ def _data_ok(data_root: str, download: bool) -> bool:
         FashionMNISTDataModule(root=data_root, download=download).prepare_data()
         return True
     except DatasetNotFoundError as error:
-        print(
-            f"reproduction: error: {error}\nreproduction: install it with `apt-get install -y "
-            "dataset-fashion-mnist`, or, where there is network, run again with --download "
-            f"(make results ARGS=--download), which fetches it into {data_root}/FashionMNIST/raw "
-            "as data.download=true does",
-            file=sys.stderr,
-        )
+        hint = "`apt-get install -y dataset-fashion-mnist`, or run again with --download"
+        print(f"reproduction: error: {error}\nreproduction: {hint}", file=sys.stderr)
         return False
 
 
@@ -104,25 +99,15 @@ def _train(args: argparse.Namespace, profile: Profile, out: Path, records: Path,
             train(argv, todo, out, records)
         analyse = step == "density" and any(r.name == step for r in chosen)
         if analyse and (records / step).exists():
-            _analyse(profile, out, records, doc, args.data_root)
+            from reproduction.analysis import record_analysis
+
+            print("[run] analysis of the trained flow: samples, Figure 4, Figure 5", flush=True)
+            folder, images = out / "density" / "density", doc.parent / "images"
+            path = record_analysis(profile, folder, records, images, args.data_root)
+            print(f"[record] analysis: {path}", flush=True)
     if left := [r.name for r in chosen if not (records / r.name).exists()]:
         raise RuntimeError(f"not recorded: {', '.join(left)} (their folders are in {out})")
     return 0
-
-
-def _analyse(profile: Profile, out: Path, records: Path, doc: Path, data_root: str) -> None:
-    """The analysis of the long density run's flow, recorded (on the machine that trained it)."""
-    from reproduction.analysis import record_analysis
-
-    folder = out / "density" / "density"
-    if not (folder / "checkpoints").is_dir():
-        raise RuntimeError(
-            f"the analysis needs the long density run's checkpoints in {folder}, which are only "
-            f"on the machine that trained it: remove {records / 'density'} and train it again"
-        )
-    print("[run] analysis of the trained flow: samples, Figure 4, Figure 5", flush=True)
-    path = record_analysis(profile, folder, records, doc.parent / "images", data_root)
-    print(f"[record] analysis: {path}", flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -135,10 +120,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"mintnet results ({profile.name}): runs in {out}, records in {records}, page {doc}")
     try:
         print(_threads(args.threads), flush=True)
-    except ValueError as error:
-        print(f"reproduction: error: --threads: {error}", file=sys.stderr)
-        return 1
-    try:
         code = 0 if args.report_only else _train(args, profile, out, records, doc)
     except Stopped as stop:
         print(f"reproduction: {stop}; run the same command again to resume", flush=True)

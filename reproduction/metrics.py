@@ -72,7 +72,5 @@ def curve(rows: Rows, key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(steps, minutes, values)`` of ``key``; minutes interpolated from the logged clock."""
     points = np.array([(row["step"], row[key]) for row in rows if key in row and "step" in row])
     x, y = (points[:, 0], points[:, 1]) if len(points) else (np.zeros(0), np.zeros(0))
-    if not (known := clock(rows)):
-        return x, np.full_like(x, np.nan), y
-    xs, ts = zip(*known, strict=True)
+    xs, ts = zip(*clock(rows), strict=True)
     return x, np.interp(x, xs, ts) / 60, y

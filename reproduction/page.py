@@ -1,22 +1,29 @@
-"""The sections of the results page, from the records alone: every value the template names,
-computed, rounded and tabulated here, so that the template only speaks, and each section's plot,
-drawn into the page's images folder. A section whose records are missing is left out, and the
-page names the missing runs."""
+"""The results page and its plots, from the records alone (no run folder): every value the
+template ``templates/results.md.j2`` names is computed, rounded and tabulated here, so that the
+template only speaks (Jinja2, ``StrictUndefined``: a value it names and the code does not give is
+an error, not a blank), and each section draws its plot into the page's images folder. A section
+whose records are missing is left out, and the page names the missing runs. The samples and
+Figure 5 are drawn by the analysis itself, which needs the trained flow."""
 
+import csv
 import math
+import os
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import jinja2
+
 from mintnet.callbacks.wall_clock import EPOCH_TIME
 from reproduction import metrics, plots
-from reproduction.plots import png
+from reproduction.plots import IMAGE_PREFIX, png
 from reproduction.profiles import ABLATIONS, CANDIDATES, MODELS, Profile
-from reproduction.records import Record
+from reproduction.records import ANALYSIS, Record, load_records, read_json
 
-__all__ = ["WITHIN_POINTS", "classification", "comparison", "density", "inversion"]
+__all__ = ["TEMPLATES", "WITHIN_POINTS", "comparison", "markdown_table", "write_report"]
 
+TEMPLATES = Path(__file__).resolve().parent / "templates"
 WITHIN_POINTS = 1.0
 """The page says whether MintNet's mean test accuracy is within this many points of the ResNet's."""
 
@@ -136,11 +143,8 @@ def density(
     winner = plan["winner"] if plan else None
     rows = [
         [f"**{c}**" if c == winner else c, CANDIDATES[c], f"{metrics.params(x.rows):,}"]
-        + [
-            metrics.steps(x.rows),
-            f"{metrics.best(x.rows, 'val/bpd'):.4f}",
-            f"{x.test['test/bpd']:.4f}",
-        ]
+        + [metrics.steps(x.rows), f"{metrics.best(x.rows, 'val/bpd'):.4f}"]
+        + [f"{x.test['test/bpd']:.4f}"]
         for c, x in compares.items()
     ]
     if len(compares) == len(CANDIDATES):
@@ -153,27 +157,20 @@ def density(
         path = png(images, "learning_curve")
         written.append(plots.plot_learning_curve(long.rows, baseline, path))
     first, last = metrics.step_seconds(long.rows)
-    bpd = long.test["test/bpd"]
-    table = {
-        "test bits/dim": f"{bpd:.4f}",
-        "best validation bits/dim": f"{metrics.best(long.rows, 'val/bpd'):.4f}",
-        "independent-pixel baseline, test bits/dim": "n/a"
-        if baseline is None
-        else f"{baseline:.4f}",
-        "parameters": f"{metrics.params(long.rows):,}",
-        "epochs, steps": f"{metrics.epochs(long.rows)}, {metrics.steps(long.rows)}",
-        "training time (validation included)": f"{metrics.fit_seconds(long.rows) / 60:.1f} min",
-        "time per training step, first and last epoch": f"{first:.2f} s and {last:.2f} s",
-    }
-    return {
-        "compare_rows": rows,
-        "plan": plan,
-        "long": {
-            "description": CANDIDATES[winner] if winner else "?",
-            "rows": [list(item) for item in table.items()],
-            "margin": None if baseline is None else baseline - bpd,
-        },
-    }
+    bpd, history = long.test["test/bpd"], long.rows
+    table = [
+        ["test bits/dim", f"{bpd:.4f}"],
+        ["best validation bits/dim", f"{metrics.best(history, 'val/bpd'):.4f}"],
+        ["independent-pixel baseline, test bits/dim", f"{baseline:.4f}" if baseline else "n/a"],
+        ["parameters", f"{metrics.params(history):,}"],
+        ["epochs, steps", f"{metrics.epochs(history)}, {metrics.steps(history)}"],
+        ["training time (validation included)", f"{metrics.fit_seconds(history) / 60:.1f} min"],
+        ["time per training step, first and last epoch", f"{first:.2f} s and {last:.2f} s"],
+    ]
+    description = CANDIDATES[winner] if winner else "?"
+    margin = None if baseline is None else baseline - bpd
+    long_run = {"description": description, "rows": table, "margin": margin}
+    return {"compare_rows": rows, "plan": plan, "long": long_run}
 
 
 def residual(stats: dict[str, Any]) -> str:
@@ -209,3 +206,72 @@ def inversion(
         "figure4_headers": [f"{m}, alpha = {a:.4g}: mean (largest)" for m, a in curves],
         "figure4_rows": table,
     }
+
+
+def read_analysis(records: Path) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """The analysis' numbers (None if not recorded) and Figure 4's rows, typed as
+    :func:`mintnet.analysis.inversion_accuracy` returns them."""
+    folder = records / ANALYSIS
+    if (analysis := read_json(folder / "analysis.json")) is None:
+        return None, []
+    with (folder / "inversion_accuracy.csv").open(newline="") as file:
+        rows = list(csv.DictReader(file))
+    typed = {"method": str, "iterations": int}
+    return analysis, [{k: typed.get(k, float)(v) for k, v in row.items()} for row in rows]
+
+
+def write_report(profile: Profile, records: Path, doc: Path, command: str) -> list[Path]:
+    """The plots whose records exist (into ``<doc folder>/images/``) and the page ``doc``."""
+    recs = load_records(records)
+    analysis, fig4 = read_analysis(records)
+    runs, images, written = profile.runs(), doc.parent / "images", []
+    missing = [r for r in runs if r.name not in recs or (r.name == "density" and not analysis)]
+    quick = profile.name == "quick"
+    only = "python -m reproduction --quick --only {}" if quick else 'make results ARGS="--only {}"'
+    measured = [r.machine for r in recs.values()] + ([analysis["machine"]] if analysis else [])
+    values = {
+        "quick": quick,
+        "profile": profile,
+        "command": command,
+        "records": os.path.relpath(records) if records.is_relative_to(Path.cwd()) else records,
+        "prefix": IMAGE_PREFIX,
+        "runs": runs,
+        "recorded": len(recs),
+        "missing": missing,
+        "missing_rows": [
+            [r.name, f"`{r.experiment}`", r.seed, f"{r.minutes:g}", f"`{only.format(r.name)}`"]
+            for r in missing
+        ],
+        "missing_minutes": sum(r.minutes for r in missing),
+        "machines": sorted({(m["cpu"], m["threads"], m["torch"], m["python"]) for m in measured}),
+        "dates": sorted(m["date"][:10] for m in measured),
+        "analysis": analysis,
+        "inversion": inversion(analysis, fig4, images, written) if analysis else None,
+        **density(recs, analysis, images, written),
+        **classification(profile, recs, images, written),
+    }
+    doc.parent.mkdir(parents=True, exist_ok=True)
+    doc.write_text(render(values))
+    return [*written, doc]
+
+
+def render(values: dict[str, Any]) -> str:
+    """The page's Markdown: ``templates/results.md.j2`` filled with ``values``."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,  # Markdown, not HTML
+    )
+    env.filters |= {"fmt": format}
+    env.globals["table"] = markdown_table
+    return env.get_template("results.md.j2").render(values)
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A Markdown table: the header, the separator, one line per row."""
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)

@@ -133,28 +133,12 @@ def plot_inversion(rows: list[dict[str, Any]], path: Path) -> Path:
     return _save(None, path)
 
 
-def image_panel(panels: Sequence[tuple[str, Any]], nrow: int, path: Path) -> Path:
-    """Tile each batch of images in [0, 1] (2x nearest upscale) and place the panels side by side
-    under their titles; greyscale PNG."""
-    import torch
+def grey_grid(images: Any, nrow: int, path: Path) -> Path:
+    """Tile images in [0, 1] (NaN, from a diverged inversion, black) at twice their size
+    (:func:`mintnet.analysis.save_image_grid`) into a greyscale PNG."""
+    from mintnet.analysis import save_image_grid
 
-    from mintnet.analysis import make_image_grid
-
-    grids = []
-    for _, images in panels:
-        images = images.clamp(0, 1).cpu()
-        grid = make_image_grid(images, nrow, min_tile=2 * images.shape[-1])[0]  # (H, W), grey
-        grids.append((grid * 255).round().to(torch.uint8).numpy())
-    height = max(g.shape[0] for g in grids)
-    fig = _figure(sum(g.shape[1] for g in grids) / 100 + 0.3 * len(grids), height / 100 + 0.4)
-    for i, ((title, _), grid) in enumerate(zip(panels, grids, strict=True)):
-        ax = fig.add_subplot(1, len(grids), i + 1)
-        ax.imshow(grid, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
-        ax.set_title(title, fontsize=10)
-        ax.axis("off")
-    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.92, wspace=0.04)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
+    save_image_grid(images.nan_to_num(0.0).clamp(0, 1), path, nrow, 2 * images.shape[-1])
     with Image.open(path) as image:
         image.convert("L").save(path, optimize=True)
     return path

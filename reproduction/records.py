@@ -1,15 +1,7 @@
 """The committed records of the results pipeline: one folder of small text files per finished run,
-``reproduction/records/fashion_mnist/<run>/``, from which the page is written on any machine.
-
-A run's record holds ``overrides.yaml`` and ``config.yaml`` (Hydra's, as the job saved them),
-``metrics.csv`` (the CSV logger's rows, resumed attempts merged), ``test.json`` (its test
-metrics) and ``machine.json`` (CPU, threads, versions, commit, date, training time); the long
-density run adds the comparison's ``plan.json``. The analysis of the density model keeps
-``analysis.json`` and ``inversion_accuracy.csv`` in ``analysis/``.
-
-A record is only written by the pipeline, from a run folder whose job finished, and atomically
-(a temporary folder renamed into place): whole or absent.
-"""
+``reproduction/records/fashion_mnist/<run>/`` (their files: ``README.md`` there), from which the
+page is written on any machine. Only the pipeline writes a record, from a run folder whose job
+finished, and atomically (a temporary folder renamed into place): whole or absent."""
 
 import csv
 import io
