@@ -43,10 +43,11 @@ def _stats(reports: list[InversionReport]) -> dict[str, Any]:
 
 def record_analysis(
     profile: Profile, folder: Path, records: Path, images: Path, data_root: str
-) -> Path:
+) -> None:
     """Analyse the long run's flow in its job ``folder``: the samples and Figure 5 as image
     panels in ``images``, the numbers (``analysis.json``) and Figure 4's rows
     (``inversion_accuracy.csv``) recorded in ``<records>/analysis``."""
+    print("[run] analysis of the trained flow: samples, Figure 4, Figure 5", flush=True)
     started = time.time()
     if not (found := sorted((folder / "checkpoints").glob("epoch_*.ckpt"))):
         raise RuntimeError(
@@ -84,4 +85,4 @@ def record_analysis(
     record["pixel_baseline_bpd"] = pixel_baseline(instantiate(config, "data"))
     record |= {"seconds": time.time() - started, "machine": machine()}
     files = {"analysis.json": as_json(record), "inversion_accuracy.csv": figure4}
-    return write_files(records / ANALYSIS, files)
+    print(f"[record] analysis: {write_files(records / ANALYSIS, files)}", flush=True)

@@ -27,27 +27,19 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m reproduction", description=__doc__)
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     add = parser.add_argument
-    add("--quick", action="store_true", help="tiny models, a few batches each (a smoke test)")
+    quick = "tiny models, a few batches each (a smoke test), all in results/quick unless told"
+    add("--quick", action="store_true", help=quick)
     data = os.environ.get("MINTNET_DATA_DIR", "data")
     add("--data-root", default=data, help="holds FashionMNIST/raw")
-    add("--out", type=Path, help="run folders (default: results/fashion_mnist or results/quick)")
-    add(
-        "--records",
-        type=Path,
-        help="records (default: reproduction/records/fashion_mnist, --quick: <out>/records)",
-    )
-    add("--doc", type=Path, help="page (default: docs/results.md, --quick: <out>/results.md)")
+    add("--out", type=Path, help="run folders (default: results/fashion_mnist)")
+    add("--records", type=Path, help="records (default: reproduction/records/fashion_mnist)")
+    add("--doc", type=Path, help="the page (default: docs/results.md)")
     add("--download", action="store_true", help="fetch Fashion-MNIST if missing (needs network)")
     add("--report-only", action="store_true", help="write the page from the records only")
     add("--only", action="append", default=[], metavar="NAME", help="train this run (repeatable)")
     add("--budget", type=float, metavar="MINUTES", help="train the missing runs that fit")
     add("--override", action="append", default=[], metavar="KEY=VALUE", help="for every training")
-    add(
-        "--threads",
-        metavar="auto|N",
-        help="torch threads of the trainings and the analysis (default: OMP_NUM_THREADS if "
-        "set, else 1, as the records were measured)",
-    )
+    add("--threads", metavar="auto|N", help="torch threads (default: OMP_NUM_THREADS or 1)")
     return parser
 
 
@@ -101,10 +93,8 @@ def _train(args: argparse.Namespace, profile: Profile, out: Path, records: Path,
         if analyse and (records / step).exists():
             from reproduction.analysis import record_analysis
 
-            print("[run] analysis of the trained flow: samples, Figure 4, Figure 5", flush=True)
-            folder, images = out / "density" / "density", doc.parent / "images"
-            path = record_analysis(profile, folder, records, images, args.data_root)
-            print(f"[record] analysis: {path}", flush=True)
+            images = doc.parent / "images"
+            record_analysis(profile, out / step / step, records, images, args.data_root)
     if left := [r.name for r in chosen if not (records / r.name).exists()]:
         raise RuntimeError(f"not recorded: {', '.join(left)} (their folders are in {out})")
     return 0
@@ -130,6 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if code:
         return code
     words = "python -m reproduction" + (" --quick" if args.quick else "")
-    for path in write_report(profile, records, doc, words):
-        print(f"wrote {path}")
+    print(
+        f"wrote {write_report(profile, records, doc, words)} and its plots in {doc.parent / 'images'}"
+    )
     return 0

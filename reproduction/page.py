@@ -33,24 +33,17 @@ def accuracy(record: Record) -> float:
     return 100 * record.test["test/acc"]
 
 
-def spread(values: Sequence[float]) -> dict[str, Any]:
-    """Mean, sample standard deviation (n - 1; None for one value), min, max and range."""
-    stdev = statistics.stdev(values) if len(values) > 1 else None
-    low, high = min(values), max(values)
-    return {
-        "n": len(values),
-        "mean": statistics.fmean(values),
-        "stdev": stdev,
-        "range": high - low,
-    }
+def stdev(values: Sequence[float]) -> float | None:
+    """The sample standard deviation (n - 1); None for one value."""
+    return statistics.stdev(values) if len(values) > 1 else None
 
 
 def comparison(mint: Sequence[float], resnet: Sequence[float]) -> dict[str, Any]:
     """The verdict from the seeds' accuracies: the gap of the means, whether it is within
     :data:`WITHIN_POINTS`, and the gap against the spread over seeds (the wider of the two
     min-max ranges, and the larger sample standard deviation)."""
-    m, r = spread(mint), spread(resnet)
-    gap = r["mean"] - m["mean"]
+    means = statistics.fmean(mint), statistics.fmean(resnet)
+    gap = means[1] - means[0]
     if round(gap, 2) == 0:
         relation = "level with"
     else:
@@ -61,12 +54,12 @@ def comparison(mint: Sequence[float], resnet: Sequence[float]) -> dict[str, Any]
         order = "every MintNet seed is above every ResNet seed"
     else:
         order = "the two models' ranges over seeds overlap"
-    stdevs = [s["stdev"] for s in (m, r) if s["stdev"] is not None]
-    widest = max(m["range"], r["range"])
+    stdevs = [s for s in map(stdev, (mint, resnet)) if s is not None]
+    widest = max(max(v) - min(v) for v in (mint, resnet))
     return {
-        "n": min(m["n"], r["n"]),
-        "mint_mean": m["mean"],
-        "resnet_mean": r["mean"],
+        "n": min(len(mint), len(resnet)),
+        "mint_mean": means[0],
+        "resnet_mean": means[1],
         "gap": abs(gap),
         "relation": relation,
         "within": abs(gap) <= WITHIN_POINTS,
@@ -80,24 +73,23 @@ def comparison(mint: Sequence[float], resnet: Sequence[float]) -> dict[str, Any]
 
 def _base_row(model: str, seeds: list[int], records: list[Record]) -> list[Any]:
     """A model's row of the seeds' table: test accuracy over seeds, parameters and times."""
-    s = spread(accs := [accuracy(x) for x in records])
+    accs = [accuracy(x) for x in records]
+    deviation = stdev(accs)
     epoch = [t for x in records if not math.isnan(t := metrics.median(x.rows, EPOCH_TIME))]
     fit = statistics.fmean(metrics.fit_seconds(x.rows) for x in records)
     return [
         model,
         ", ".join(map(str, seeds)),
         f"{metrics.params(records[0].rows):,}",
-        f"{s['mean']:.2f}%",
-        "n/a" if s["stdev"] is None else f"{s['stdev']:.2f}",
+        f"{statistics.fmean(accs):.2f}%",
+        "n/a" if deviation is None else f"{deviation:.2f}",
         f"{min(accs):.2f}% to {max(accs):.2f}%",
         f"{statistics.median(epoch):.0f} s" if epoch else "n/a",
         f"{fit / 60:.1f} min",
     ]
 
 
-def classification(
-    profile: Profile, recs: dict[str, Record], images: Path, written: list[Path]
-) -> dict[str, Any]:
+def classification(profile: Profile, recs: dict[str, Record], images: Path) -> dict[str, Any]:
     """The classification section: per model, the seeds' mean, spread and min-max; the verdict;
     the ablations against the seed-0 MintNet; the longer budget against each seed-0 run."""
     done = [(r, recs[r.name]) for r in profile.runs() if r.model and r.name in recs]
@@ -108,9 +100,8 @@ def classification(
     accs = {m: [accuracy(x) for _, x in b] for m, b in base.items()}
     ablations, long = [], []
     for run, x in done:
-        change = (
-            f"{accuracy(x) - accuracy(seed0[run.model]):+.2f}" if run.model in seed0 else "n/a"
-        )
+        reference = seed0.get(run.model)
+        change = "n/a" if reference is None else f"{accuracy(x) - accuracy(reference):+.2f}"
         if run.kind in ABLATIONS:
             words, setting = ABLATIONS[run.kind]
             ablations.append([run.kind, words, f"`{setting}`", f"{accuracy(x):.2f}%", change])
@@ -121,8 +112,7 @@ def classification(
         curves = {m: [x.rows for _, x in b] for m, b in base.items()}
         longer = {r.model: x.rows for r, x in done if r.kind == "long"}
         changed = {r.kind: x.rows for r, x in done if r.kind in ABLATIONS}
-        path = png(images, "classification")
-        written.append(plots.plot_classification(curves, longer, changed, path))
+        plots.plot_classification(curves, longer, changed, png(images, "classification"))
     return {
         "base_rows": rows,
         "compared": comparison(accs["MintNet"], accs["ResNet"]) if both else None,
@@ -131,13 +121,9 @@ def classification(
     }
 
 
-def density(
-    recs: dict[str, Record], analysis: dict | None, images: Path, written: list[Path]
-) -> dict[str, Any]:
+def density(recs: dict[str, Record], analysis: dict | None, images: Path) -> dict[str, Any]:
     """The comparison of the candidates and the long run, as far as they are recorded."""
-    compares = {
-        c: recs[f"density_compare_{c}"] for c in CANDIDATES if f"density_compare_{c}" in recs
-    }
+    compares = {c: recs[n] for c in CANDIDATES if (n := f"density_compare_{c}") in recs}
     long = recs.get("density")
     plan = long.plan if long is not None else None
     winner = plan["winner"] if plan else None
@@ -149,13 +135,12 @@ def density(
     ]
     if len(compares) == len(CANDIDATES):
         runs = {c: x.rows for c, x in compares.items()}
-        written.append(plots.plot_comparison(runs, CANDIDATES, png(images, "density_comparison")))
+        plots.plot_comparison(runs, CANDIDATES, png(images, "density_comparison"))
     if long is None:
         return {"compare_rows": rows, "plan": plan, "long": None}
     baseline = analysis["pixel_baseline_bpd"] if analysis else None
     if baseline is not None:
-        path = png(images, "learning_curve")
-        written.append(plots.plot_learning_curve(long.rows, baseline, path))
+        plots.plot_learning_curve(long.rows, baseline, png(images, "learning_curve"))
     first, last = metrics.step_seconds(long.rows)
     bpd, history = long.test["test/bpd"], long.rows
     table = [
@@ -180,21 +165,22 @@ def residual(stats: dict[str, Any]) -> str:
 
 
 def inversion(
-    analysis: dict[str, Any], fig4: list[dict[str, Any]], images: Path, written: list[Path]
+    analysis: dict[str, Any], fig4: list[dict[str, Any]], images: Path
 ) -> dict[str, Any]:
     """The samples' and Figure 5's inversion statistics, and Figure 4: its table (the mean and
     largest error at each T for each solver and alpha) and its plot."""
-    written.append(plots.plot_inversion(fig4, png(images, "inversion_accuracy")))
+    plots.plot_inversion(fig4, png(images, "inversion_accuracy"))
     curves = list(dict.fromkeys((r["method"], r["alpha"]) for r in fig4))
-    cell = {(r["method"], r["alpha"], r["iterations"]): r for r in fig4}
-    table = [
-        [t]
-        + [
-            f"{c['geo_mean_error']:.2g} ({c['max_error']:.2g})" if (c := cell.get((*k, t))) else ""
-            for k in curves
-        ]
-        for t in sorted({r["iterations"] for r in fig4})
-    ]
+    cell = {
+        (
+            r["method"],
+            r["alpha"],
+            r["iterations"],
+        ): f"{r['geo_mean_error']:.2g} ({r['max_error']:.2g})"
+        for r in fig4
+    }
+    iterations = sorted({r["iterations"] for r in fig4})
+    table = [[t] + [cell.get((*k, t), "") for k in curves] for t in iterations]
     solver, samples = analysis["solver"], analysis["samples"]
     return {
         "solver": f"`method={solver['method']}`, alpha = {solver['alpha']:.4g}",
@@ -220,11 +206,11 @@ def read_analysis(records: Path) -> tuple[dict[str, Any] | None, list[dict[str, 
     return analysis, [{k: typed.get(k, float)(v) for k, v in row.items()} for row in rows]
 
 
-def write_report(profile: Profile, records: Path, doc: Path, command: str) -> list[Path]:
-    """The plots whose records exist (into ``<doc folder>/images/``) and the page ``doc``."""
+def write_report(profile: Profile, records: Path, doc: Path, command: str) -> Path:
+    """Write the page ``doc`` and the plots whose records exist (into ``<doc folder>/images/``)."""
     recs = load_records(records)
     analysis, fig4 = read_analysis(records)
-    runs, images, written = profile.runs(), doc.parent / "images", []
+    runs, images = profile.runs(), doc.parent / "images"
     missing = [r for r in runs if r.name not in recs or (r.name == "density" and not analysis)]
     quick = profile.name == "quick"
     only = "python -m reproduction --quick --only {}" if quick else 'make results ARGS="--only {}"'
@@ -246,13 +232,13 @@ def write_report(profile: Profile, records: Path, doc: Path, command: str) -> li
         "machines": sorted({(m["cpu"], m["threads"], m["torch"], m["python"]) for m in measured}),
         "dates": sorted(m["date"][:10] for m in measured),
         "analysis": analysis,
-        "inversion": inversion(analysis, fig4, images, written) if analysis else None,
-        **density(recs, analysis, images, written),
-        **classification(profile, recs, images, written),
+        "inversion": inversion(analysis, fig4, images) if analysis else None,
+        **density(recs, analysis, images),
+        **classification(profile, recs, images),
     }
     doc.parent.mkdir(parents=True, exist_ok=True)
     doc.write_text(render(values))
-    return [*written, doc]
+    return doc
 
 
 def render(values: dict[str, Any]) -> str:

@@ -26,12 +26,6 @@ def png(images: Path, name: str) -> Path:
     return images / f"{IMAGE_PREFIX}{name}.png"
 
 
-def _figure(width: float, height: float) -> Figure:
-    fig = Figure(figsize=(width, height), dpi=100)
-    FigureCanvasAgg(fig)
-    return fig
-
-
 def _save(fig: Figure | None, path: Path) -> Path:
     """Save ``fig`` (None: already saved), re-saved with 256 colours if over :data:`MAX_PNG_BYTES`."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -52,18 +46,25 @@ def _smooth(values: np.ndarray, n: int) -> np.ndarray:
     return np.convolve(padded, np.ones(n) / n, mode="valid")
 
 
-def _panels(lines: Sequence[Line], axes: Sequence[str], ylabel: str, height: float) -> Figure:
-    """One panel per x axis (``step`` or :data:`MINUTES`) side by side, each with ``lines``."""
-    fig = _figure(10, height)
+def _panels(
+    lines: Sequence[Line], axes: Sequence[str], ylabel: str, height: float, baseline: Any = None
+) -> Figure:
+    """One panel per x axis (``step`` or :data:`MINUTES`) side by side, each with ``lines`` and,
+    if given, the independent-pixel ``baseline``; the legend in the first."""
+    fig = Figure(figsize=(10, height), dpi=100)
+    FigureCanvasAgg(fig)
     for i, axis in enumerate(axes):
         ax = fig.add_subplot(1, len(axes), i + 1)
         for rows, key, label, style in lines:
             steps, minutes, values = metrics.curve(rows, key)
             values = _smooth(values, 20) if key == "train/loss" else values
             ax.plot(minutes if axis == MINUTES else steps, values, label=label, **style)
+        if baseline is not None:
+            ax.axhline(baseline, color="grey", ls="--", lw=1, label="independent pixels (test)")
         ax.set_xlabel(axis)
         ax.set_ylabel(ylabel)
         ax.grid(True, alpha=0.3)
+    fig.axes[0].legend(fontsize=8)
     return fig
 
 
@@ -75,12 +76,10 @@ def plot_learning_curve(density: Rows, baseline: float, path: Path) -> Path:
         (density, "train/bpd", "train (epoch mean)", {"marker": ".", "lw": 1}),
         (density, "val/bpd", "validation", {"marker": "o", "ms": 3, "lw": 1.5}),
     ]
-    fig = _panels(lines, ("step", MINUTES), "bits/dim", 4)
+    fig = _panels(lines, ("step", MINUTES), "bits/dim", 4, baseline)
     lowest = metrics.best(density, "val/bpd")
     for ax in fig.axes:
-        ax.axhline(baseline, color="grey", ls="--", lw=1, label="independent pixels (test)")
         ax.set_ylim(lowest - 0.3, max(baseline + 0.5, lowest + 1.0))
-    fig.axes[0].legend(fontsize=8)
     epochs, steps = metrics.epochs(density), metrics.steps(density)
     fig.suptitle(f"MintNet flow on Fashion-MNIST: {epochs} epochs, {steps} steps")
     return _save(fig, path)
@@ -92,9 +91,7 @@ def plot_comparison(runs: dict[str, Rows], descriptions: dict[str, str], path: P
     lines = [
         (run, "val/bpd", f"{name}: {descriptions[name]}", style) for name, run in runs.items()
     ]
-    fig = _panels(lines, (MINUTES, "step"), "validation bits/dim", 3.6)
-    fig.axes[0].legend(fontsize=8)
-    return _save(fig, path)
+    return _save(_panels(lines, (MINUTES, "step"), "validation bits/dim", 3.6), path)
 
 
 def plot_classification(
@@ -102,7 +99,8 @@ def plot_classification(
 ) -> Path:
     """Validation accuracy against epoch: each model's mean over seeds with a band from the
     lowest to the highest seed, its longer budget (dashed), MintNet's ablations (dotted)."""
-    fig = _figure(7, 4)
+    fig = Figure(figsize=(7, 4), dpi=100)
+    FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
     for model, runs in base.items():
         if runs:

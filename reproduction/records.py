@@ -105,20 +105,14 @@ def as_json(value: Any) -> str:
 def write_record(folder: Path, target: Path) -> Path:
     """The record of the finished job in ``folder``, written as ``target``; the long density
     run's adds the comparison's ``plan.json``, which the pipeline keeps beside its job folder."""
-    rows = read_metrics(folder)
-    files = {
-        name: (folder / ".hydra" / name).read_text() for name in ("overrides.yaml", "config.yaml")
-    }
-    text = io.StringIO()
-    writer = csv.DictWriter(
-        text, list(dict.fromkeys(k for row in rows for k in row)), lineterminator="\n"
-    )
+    rows, hydra = read_metrics(folder), folder / ".hydra"
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    writer = csv.DictWriter(text := io.StringIO(), columns, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    files["metrics.csv"] = text.getvalue()
-    files["test.json"] = as_json(
-        {k: v for row in rows for k, v in row.items() if k.startswith("test/")}
-    )
+    test = {k: v for row in rows for k, v in row.items() if k.startswith("test/")}
+    files = {name: (hydra / name).read_text() for name in ("overrides.yaml", "config.yaml")}
+    files |= {"metrics.csv": text.getvalue(), "test.json": as_json(test)}
     files["machine.json"] = as_json(machine() | {"fit_seconds": metrics.fit_seconds(rows)})
     if (plan := folder.parent / "plan.json").is_file():
         files["plan.json"] = plan.read_text()

@@ -1,11 +1,8 @@
 """Training the runs that have no record: which ones (:func:`choose`: all, ``--only``, or as many
 as fit ``--budget``), the long density run's plan from the comparison's records (:func:`plan`),
-and each step as one ``mintnet-train -m`` sweep (:func:`sweeps`, :func:`command`, :func:`train`).
-
-A step's jobs run in ``<out>/<step>/<run>/`` (``hydra.sweep.dir`` is the step's folder, each
-experiment names its job folder): run again, the sweep resumes an interrupted job from its
-``checkpoints/last.ckpt`` (``ckpt_path: auto``). A job's record is written as soon as it finishes.
-"""
+and each step as one ``mintnet-train -m`` sweep in ``<out>/<step>/`` (:func:`sweeps`,
+:func:`command`, :func:`train`), whose jobs are recorded as they finish; run again, the sweep
+resumes an interrupted job from its ``checkpoints/last.ckpt``."""
 
 import json
 import math
