@@ -92,9 +92,8 @@ def sweeps(runs: Sequence[Run], winner: str | None) -> list[Sweep]:
     the next seed."""
     seeds: dict[tuple[str, str], list[int]] = {}
     for r in runs:
-        seeds.setdefault((r.step, r.experiment.replace("<winner>", winner or "?")), []).append(
-            r.seed
-        )
+        key = (r.step, r.experiment.replace("<winner>", winner or "?"))
+        seeds.setdefault(key, []).append(r.seed)
     grouped: dict[tuple[str, tuple[int, ...]], list[str]] = {}
     for (step, experiment), values in seeds.items():
         grouped.setdefault((step, tuple(values)), []).append(experiment)
