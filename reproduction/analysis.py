@@ -1,6 +1,7 @@
 """The trained flow, analysed with :mod:`mintnet.analysis`: samples at two temperatures (paper
 Figure 3), inversion error against iterations (Figure 4), a latent interpolation between test
-images (Figure 5), and the independent-pixel baseline. Needs the long run's checkpoint."""
+images (Figure 5), and the independent-pixel baseline; recorded in ``analysis/``. Needs the long
+run's checkpoint."""
 
 import time
 import warnings
@@ -8,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from omegaconf import OmegaConf
 
 from mintnet.analysis import (
     interpolation_grid,
@@ -17,16 +19,19 @@ from mintnet.analysis import (
 )
 from mintnet.analysis.images import load_images
 from mintnet.nn.inverse import InverseSettings, InversionReport
-from reproduction.plots import IMAGE_PREFIX, image_panel
+from mintnet.train import instantiate, pixel_baseline
+from reproduction.plots import grey_grid, png
 from reproduction.profiles import Profile
+from reproduction.records import ANALYSIS, as_json, machine, write_files
 
-__all__ = ["TEMPERATURES", "analyse_flow", "pixel_baseline"]
+__all__ = ["TEMPERATURES", "record_analysis"]
 
 TEMPERATURES = (1.0, 0.8)
 """Sampling temperatures: the model itself, and the paper's reduced one."""
 
 
 def _stats(reports: list[InversionReport]) -> dict[str, Any]:
+    """The most iterations, the evaluations per sample and the worst residual of an inversion."""
     return {
         "max_iterations": max(r.iterations for r in reports),
         "evaluations_per_sample": sum(r.evaluations for r in reports),
@@ -36,57 +41,48 @@ def _stats(reports: list[InversionReport]) -> dict[str, Any]:
     }
 
 
-def pixel_baseline(data_root: str) -> dict[str, Any]:
-    """Test bits/dim of per-pixel histograms fitted on the density runs' training split, as
-    ``mintnet-train`` computes it."""
-    from hydra import compose, initialize_config_dir
-
-    import mintnet
-    from mintnet.train import instantiate, pixel_baseline
-
-    conf = Path(mintnet.__file__).resolve().parent / "conf"
-    overrides = ["experiment=fashion_mnist_density", f"paths.data_dir={data_root}"]
-    with initialize_config_dir(str(conf), version_base="1.3"):
-        cfg = compose("train", overrides=[*overrides, "data.batch_size=1000"])
-    datamodule = instantiate(cfg, "data")
-    datamodule.setup()
-    return {"pixel_baseline_bpd": pixel_baseline(datamodule)}
-
-
-def analyse_flow(
-    run_folder: Path, images_dir: Path, data_root: str, profile: Profile
-) -> tuple[dict[str, Any], str]:
-    """Samples and Figure 5 as image panels in ``images_dir``; returns the numbers
-    (``analysis.json``) and Figure 4's rows (``inversion_accuracy.csv``)."""
+def record_analysis(
+    profile: Profile, folder: Path, records: Path, images: Path, data_root: str
+) -> None:
+    """Analyse the long run's flow in its job ``folder``: the samples and Figure 5 as image
+    panels in ``images``, the numbers (``analysis.json``) and Figure 4's rows
+    (``inversion_accuracy.csv``) recorded in ``<records>/analysis``."""
+    print("[run] analysis of the trained flow: samples, Figure 4, Figure 5", flush=True)
     started = time.time()
-    ckpt = sorted((run_folder / "checkpoints").glob("epoch_*.ckpt"))[-1]  # the best
+    if not (found := sorted((folder / "checkpoints").glob("epoch_*.ckpt"))):
+        raise RuntimeError(
+            f"the analysis needs the long density run's checkpoints in {folder}, which are only "
+            f"on the machine that trained it: remove {records / 'density'} and train it again"
+        )
+    ckpt = found[-1]  # the best
     flow = load_flow_from_checkpoint(ckpt).eval()
     settings = InverseSettings(max_iter=profile.sample_max_iter)  # the default solver
     solver = {k: getattr(settings, k) for k in ("method", "alpha", "anderson_memory")}
     record: dict[str, Any] = {"checkpoint": ckpt.name, "solver": solver, "samples": {}}
-    panels = []
+    samples = []
     for temperature in TEMPERATURES:
         torch.manual_seed(0)
         with warnings.catch_warnings(record=True):
-            images, reports = flow.sample(profile.n_samples, temperature, settings)
-        panels.append((f"T = {temperature:.1f}", images.nan_to_num(0.0)))
+            drawn, reports = flow.sample(profile.n_samples, temperature, settings)
+        samples.append(drawn)
         record["samples"][f"{temperature:g}"] = _stats(reports)
-    image_panel(panels, 8, images_dir / f"{IMAGE_PREFIX}samples.png")
+    grey_grid(torch.cat(samples), 8, png(images, "samples"))
 
     train = load_images("fashion_mnist", data_root, "train", range(profile.fig4_images))
     iterations, alphas = list(profile.fig4_iterations), list(profile.fig4_alphas)
     rows = inversion_accuracy(flow, train, iterations, alphas, ("fixed_point", "anderson"))
-    figure4 = write_csv(rows, run_folder / "inversion_accuracy.csv").read_text()
+    figure4 = write_csv(rows, folder / "inversion_accuracy.csv").read_text()
     record["figure4_images"] = profile.fig4_images
 
     indices = profile.interpolation_indices
     test = load_images("fashion_mnist", data_root, "test", indices)
     with warnings.catch_warnings(record=True):
         grid, reports = interpolation_grid(flow, test, profile.interpolation_steps, settings)
-    panel = [(f"test images {', '.join(map(str, indices))}", grid.nan_to_num(0.0))]
-    path = images_dir / f"{IMAGE_PREFIX}interpolation.png"
-    image_panel(panel, profile.interpolation_steps, path)
+    grey_grid(grid, profile.interpolation_steps, png(images, "interpolation"))
     record["interpolation"] = {"indices": list(indices), **_stats(reports)}
-    record |= pixel_baseline(data_root)
-    record["seconds"] = time.time() - started
-    return record, figure4
+    # the run's own data config, as mintnet-train fitted the baseline
+    config = OmegaConf.load(folder / ".hydra" / "config.yaml")
+    record["pixel_baseline_bpd"] = pixel_baseline(instantiate(config, "data"))
+    record |= {"seconds": time.time() - started, "machine": machine()}
+    files = {"analysis.json": as_json(record), "inversion_accuracy.csv": figure4}
+    print(f"[record] analysis: {write_files(records / ANALYSIS, files)}", flush=True)

@@ -8,71 +8,38 @@ same command resumes the unfinished run from its ``checkpoints/last.ckpt``.
 """
 
 import argparse
-import json
 import os
 import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from reproduction.profiles import FULL, QUICK, Profile, Run
-from reproduction.records import (
-    RECORDS,
-    finished,
-    load_records,
-    machine,
-    write_files,
-    write_record,
-)
-from reproduction.report import ANALYSIS, write_report
-from reproduction.training import Stopped, choose, command, plan, sweeps, train
+from reproduction.page import write_report
+from reproduction.profiles import FULL, QUICK, Profile
+from reproduction.records import ANALYSIS, RECORDS
+from reproduction.training import Stopped, choose, command, plan, record_finished, sweeps, train
 
 __all__ = ["main"]
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m reproduction",
-        description="Train the Fashion-MNIST runs that have no record, record them, and write "
-        "the results page from the records. Interrupted, the same command resumes.",
-    )
+    """The command line's options."""
+    parser = argparse.ArgumentParser(prog="python -m reproduction", description=__doc__)
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     add = parser.add_argument
-    add("--quick", action="store_true", help="tiny models, a few batches each (a smoke test)")
-    add(
-        "--data-root",
-        default=os.environ.get("MINTNET_DATA_DIR", "data"),
-        help="holds FashionMNIST/raw",
-    )
-    add(
-        "--out",
-        type=Path,
-        help="run folders (default: results/fashion_mnist, --quick: results/quick)",
-    )
-    add(
-        "--records",
-        type=Path,
-        help=f"records (default: {RECORDS.relative_to(RECORDS.parents[2])}, --quick: <out>/records)",
-    )
-    add("--doc", type=Path, help="page (default: docs/results.md, --quick: <out>/results.md)")
+    quick = "tiny models, a few batches each (a smoke test), all in results/quick unless told"
+    add("--quick", action="store_true", help=quick)
+    data = os.environ.get("MINTNET_DATA_DIR", "data")
+    add("--data-root", default=data, help="holds FashionMNIST/raw")
+    add("--out", type=Path, help="run folders (default: results/fashion_mnist)")
+    add("--records", type=Path, help="records (default: reproduction/records/fashion_mnist)")
+    add("--doc", type=Path, help="the page (default: docs/results.md)")
     add("--download", action="store_true", help="fetch Fashion-MNIST if missing (needs network)")
-    add(
-        "--report-only", action="store_true", help="write the page from the records, train nothing"
-    )
+    add("--report-only", action="store_true", help="write the page from the records only")
     add("--only", action="append", default=[], metavar="NAME", help="train this run (repeatable)")
     add("--budget", type=float, metavar="MINUTES", help="train the missing runs that fit")
-    add(
-        "--override",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="a Hydra override for every training (repeatable; recorded with the runs)",
-    )
-    add(
-        "--threads",
-        metavar="auto|N",
-        help="torch threads of each training and of the analysis: auto (mintnet.threads' "
-        "policy) or N (default: OMP_NUM_THREADS if set, else 1, as the records were measured)",
-    )
+    add("--override", action="append", default=[], metavar="KEY=VALUE", help="for every training")
+    add("--threads", metavar="auto|N", help="torch threads (default: OMP_NUM_THREADS or 1)")
     return parser
 
 
@@ -88,92 +55,47 @@ def _threads(setting: str | None) -> str:
 
 
 def _data_ok(data_root: str, download: bool) -> bool:
+    """Whether Fashion-MNIST is there (fetched first with ``download``); else says how to get it."""
     from mintnet.data import FashionMNISTDataModule
     from mintnet.data.errors import DatasetNotFoundError
 
     try:
         FashionMNISTDataModule(root=data_root, download=download).prepare_data()
+        return True
     except DatasetNotFoundError as error:
-        print(f"reproduction: error: {error}", file=sys.stderr)
-        print(
-            "reproduction: install it with `apt-get install -y dataset-fashion-mnist`, or, where "
-            "there is network, run again with --download (make results ARGS=--download), which "
-            f"fetches it into {data_root}/FashionMNIST/raw as data.download=true does",
-            file=sys.stderr,
-        )
+        hint = "`apt-get install -y dataset-fashion-mnist`, or run again with --download"
+        print(f"reproduction: error: {error}\nreproduction: {hint}", file=sys.stderr)
         return False
-    return True
-
-
-def _collect(runs: Sequence[Run], out: Path, records: Path) -> None:
-    """Record the runs whose jobs finished while no pipeline watched (it was stopped)."""
-    for run in runs:
-        folder, plan_file = out / run.step / run.name, out / run.step / "plan.json"
-        if not (records / run.name).exists() and finished(folder):
-            extra = (
-                {"plan.json": json.loads(plan_file.read_text())} if run.name == "density" else None
-            )
-            print(f"[record] {run.name}: {write_record(folder, records / run.name, extra)}")
-
-
-def _analyse(profile: Profile, out: Path, records: Path, doc: Path, data_root: str) -> None:
-    from reproduction.analysis import analyse_flow
-
-    folder = out / "density" / "density"
-    if not (folder / "checkpoints").is_dir():
-        raise RuntimeError(
-            f"the analysis needs the long density run's checkpoints in {folder}, which are only "
-            f"on the machine that trained it: remove {records / 'density'} and train it again"
-        )
-    print("[run] analysis of the trained flow: samples, Figure 4, Figure 5", flush=True)
-    numbers, fig4 = analyse_flow(folder, doc.parent / "images", data_root, profile)
-    files = {"analysis.json": json.dumps(numbers | {"machine": machine()}, indent=1) + "\n"}
-    path = write_files(records / ANALYSIS, files | {"inversion_accuracy.csv": fig4})
-    print(f"[record] analysis: {path}", flush=True)
-
-
-def _density_plan(profile: Profile, out: Path, records: Path) -> dict:
-    """The comparison's plan for the long run, kept beside its job folder."""
-    recs = load_records(records)
-    compares = {n: recs[n] for n in recs if n.startswith("density_compare_")}
-    if len(compares) < 2:
-        raise RuntimeError("the long density run needs both density_compare_* records")
-    found = plan(profile, compares)
-    (out / "density").mkdir(parents=True, exist_ok=True)
-    (out / "density" / "plan.json").write_text(json.dumps(found))
-    return found
 
 
 def _train(args: argparse.Namespace, profile: Profile, out: Path, records: Path, doc: Path) -> int:
+    """Train and record the chosen runs, step by step, and the trained flow's analysis with the
+    long density run; 2 if the data is missing."""
     runs = profile.runs()
-    _collect(runs, out, records)
+    record_finished(runs, out, records)  # jobs that finished while no pipeline watched
     done = {r.name for r in runs if (records / r.name).exists()}
     if not (records / ANALYSIS).exists():
         done.discard("density")  # its analysis is part of it
     chosen = choose(runs, done, args.only, args.budget)
-    minutes = sum(r.minutes for r in chosen)
-    names = ", ".join(r.name for r in chosen) or "none"
+    names, minutes = ", ".join(r.name for r in chosen) or "none", sum(r.minutes for r in chosen)
     print(f"to train: {names} (about {minutes:.0f} min on one thread)", flush=True)
     if chosen and not _data_ok(args.data_root, args.download):
         return 2
     for step in ("density_compare", "density", "classify"):
         todo = [r for r in chosen if r.step == step and not (records / r.name).exists()]
-        extra = (
-            {"plan.json": _density_plan(profile, out, records)}
-            if step == "density" and todo
-            else {}
-        )
-        found = extra.get("plan.json")
+        found = plan(profile, out, records) if step == "density" and todo else None
         more = [f"trainer.max_epochs={found['epochs']}"] if found else []
         for sweep in sweeps(todo, found["winner"] if found else None):
             argv = command(profile, out, args.data_root, sweep) + more + args.override
             print(f"== {step}: {shlex.join(['mintnet-train', *argv[3:]])}", flush=True)
-            train(argv, todo, out, records, print, extra)
-        analyse = step == "density" and any(r.name == "density" for r in chosen)
-        if analyse and (records / "density").exists():
-            _analyse(profile, out, records, doc, args.data_root)
-    left = [r.name for r in chosen if not (records / r.name).exists()]
-    if left:
+            train(argv, todo, out, records)
+        analyse = step == "density" and any(r.name == step for r in chosen)
+        if analyse and (records / step).exists():
+            from reproduction.analysis import record_analysis
+
+            images = doc.parent / "images"
+            record_analysis(profile, out / step / step, records, images, args.data_root)
+    if left := [r.name for r in chosen if not (records / r.name).exists()]:
         raise RuntimeError(f"not recorded: {', '.join(left)} (their folders are in {out})")
     return 0
 
@@ -188,21 +110,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"mintnet results ({profile.name}): runs in {out}, records in {records}, page {doc}")
     try:
         print(_threads(args.threads), flush=True)
-    except ValueError as error:
-        print(f"reproduction: error: --threads: {error}", file=sys.stderr)
+        code = 0 if args.report_only else _train(args, profile, out, records, doc)
+    except Stopped as stop:
+        print(f"reproduction: {stop}; run the same command again to resume", flush=True)
+        return 143
+    except (RuntimeError, ValueError) as error:
+        print(f"reproduction: error: {error}", file=sys.stderr)
         return 1
-    if not args.report_only:
-        try:
-            code = _train(args, profile, out, records, doc)
-        except Stopped as stop:
-            print(f"reproduction: {stop}; run the same command again to resume", flush=True)
-            return 143
-        except (RuntimeError, ValueError) as error:
-            print(f"reproduction: error: {error}", file=sys.stderr)
-            return 1
-        if code:
-            return code
+    if code:
+        return code
     words = "python -m reproduction" + (" --quick" if args.quick else "")
-    for path in write_report(profile, records, doc, words):
-        print(f"wrote {path}")
+    print(
+        f"wrote {write_report(profile, records, doc, words)} and its plots in {doc.parent / 'images'}"
+    )
     return 0

@@ -31,19 +31,12 @@ ABLATIONS = {
 
 @dataclass(frozen=True)
 class Run:
-    """One training run of the pipeline.
-
-    Attributes:
-        name: the run's name: its record's folder and its job folder (the experiment's
-            ``hydra.sweep.subdir``).
-        step: the sweep folder its job runs in (``<out>/<step>/<name>``).
-        experiment: its recipe, ``conf/experiment/<profile folder>/<experiment>.yaml``; the long
-            density run's is chosen by the comparison (``density_<winner>``).
-        seed: its ``seed=``, a sweep value.
-        minutes: about how long it takes on one CPU thread (``--budget`` plans with it).
-        model, kind: for the classification runs: one of :data:`MODELS`, and ``base``, ``long``
-            or the ablation's name.
-    """
+    """One training run: its ``name`` (its record's folder and its job folder, the experiment's
+    ``hydra.sweep.subdir``), the ``step`` whose sweep folder it runs in, its ``experiment``
+    (``conf/experiment/<profile folder>/<experiment>.yaml``; the long density run's,
+    ``density_<winner>``, is chosen by the comparison), its ``seed``, about how many ``minutes``
+    it takes on one CPU thread (``--budget`` plans with them), and for a classifier its ``model``
+    (one of :data:`MODELS`) and ``kind`` (``base``, ``long`` or the ablation's name)."""
 
     name: str
     step: str
@@ -56,18 +49,20 @@ class Run:
 
 @dataclass(frozen=True)
 class Profile:
-    """The runs of one size of the pipeline and the analysis' settings."""
+    """The runs of one size of the pipeline and the analysis' settings; the defaults are what
+    ``make results`` runs (:data:`FULL`), the minutes those measured on one thread of a shared
+    CPU."""
 
-    name: str
-    folder: str  # the experiment configs' folder under conf/experiment
-    seeds: tuple[int, ...]
-    ablations: tuple[str, ...]
-    epochs: int  # the classifiers' base budget
-    long_factor: int
-    density_seconds: float  # the long run's budget, for its epochs
-    density_max_epochs: int
-    density_batches: int  # the long run's batches per epoch (its config's, for its epochs)
-    compare_batches: int  # the candidates' batches per epoch (their config's)
+    name: str = "full"
+    folder: str = "fashion_mnist"  # the experiment configs' folder under conf/experiment
+    seeds: tuple[int, ...] = (0, 1, 2)
+    ablations: tuple[str, ...] = tuple(ABLATIONS)
+    epochs: int = 10  # the classifiers' base budget
+    long_factor: int = 3
+    density_seconds: float = 50 * 60  # the long run's budget, for its epochs
+    density_max_epochs: int = 200
+    density_batches: int = 400  # the long run's batches per epoch (its config's, for its epochs)
+    compare_batches: int = 100  # the candidates' batches per epoch (their config's)
     n_samples: int = 64
     fig4_images: int = 64
     fig4_iterations: tuple[int, ...] = (1, 11, 21, 41, 61, 81, 101, 141, 201)
@@ -75,7 +70,9 @@ class Profile:
     sample_max_iter: int = 500
     interpolation_indices: tuple[int, int, int, int] = (3, 15, 32, 17)
     interpolation_steps: int = 8
-    minutes: dict[str, float] = field(default_factory=dict)
+    minutes: dict[str, float] = field(
+        default_factory=lambda: {"compare": 7, "density": 100, "MintNet": 45, "ResNet": 36}
+    )
 
     def runs(self) -> list[Run]:
         """Every run in training order: the density comparison, the long density run (with its
@@ -87,35 +84,20 @@ class Profile:
         ]
         runs.append(Run("density", "density", "density_<winner>", 0, m["density"]))
         for seed in self.seeds:
-            for model in MODELS:
-                name = f"classify_{model.lower()}"
-                runs.append(
-                    Run(f"{name}_seed{seed}", "classify", name, seed, m[model], model, "base")
-                )
+            for x in MODELS:
+                name = f"classify_{x.lower()}"
+                runs.append(Run(f"{name}_seed{seed}", "classify", name, seed, m[x], x, "base"))
         for a in self.ablations:
             name = f"classify_mintnet_ablation_{a}"
             runs.append(Run(name, "classify", f"ablation_{a}", 0, m["MintNet"], "MintNet", a))
-        for model in MODELS:
-            name = f"classify_{model.lower()}_long"
-            minutes = m[model] * self.long_factor
-            runs.append(Run(name, "classify", name, 0, minutes, model, "long"))
+        for x in MODELS:
+            name = f"classify_{x.lower()}_long"
+            runs.append(Run(name, "classify", name, 0, m[x] * self.long_factor, x, "long"))
         return runs
 
 
-FULL = Profile(
-    name="full",
-    folder="fashion_mnist",
-    seeds=(0, 1, 2),
-    ablations=("lr3e-3", "no_weight_decay", "k2"),
-    epochs=10,
-    long_factor=3,
-    density_seconds=50 * 60,
-    density_max_epochs=200,
-    density_batches=400,
-    compare_batches=100,
-    minutes={"compare": 7, "density": 100, "MintNet": 45, "ResNet": 36},
-)
-"""What ``make results`` runs; the minutes are those measured on one thread of a shared CPU."""
+FULL = Profile()
+"""What ``make results`` runs."""
 
 QUICK = Profile(
     name="quick",

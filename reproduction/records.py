@@ -1,21 +1,14 @@
 """The committed records of the results pipeline: one folder of small text files per finished run,
-``reproduction/records/fashion_mnist/<run>/``, from which the page is written on any machine.
-
-A run's record holds ``overrides.yaml`` and ``config.yaml`` (Hydra's, as the job saved them),
-``metrics.csv`` (the CSV logger's rows, resumed attempts merged), ``test.json`` (its test
-metrics) and ``machine.json`` (CPU, threads, versions, commit, date, training time); the long
-density run adds the comparison's ``plan.json``. The analysis
-of the density model keeps ``analysis.json`` and ``inversion_accuracy.csv`` in ``analysis/``.
-
-A record is only written by the pipeline, from a run folder whose job finished with its test
-metrics logged, and atomically (a temporary folder renamed into place): whole or absent.
-"""
+``reproduction/records/fashion_mnist/<run>/`` (their files: ``README.md`` there), from which the
+page is written on any machine. Only the pipeline writes a record, from a run folder whose job
+finished, and atomically (a temporary folder renamed into place): whole or absent."""
 
 import csv
 import io
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -23,77 +16,38 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mintnet.callbacks.wall_clock import ELAPSED, EPOCH_END
-from mintnet.sweeps import JOB_STATUS_FILE
+from mintnet.callbacks.wall_clock import ELAPSED
+from reproduction import metrics
 
-__all__ = [
-    "MAX_BYTES",
-    "RECORDS",
-    "Record",
-    "finished",
-    "load_records",
-    "machine",
-    "read_metrics",
-    "write_files",
-    "write_record",
-]
+__all__ = ["ANALYSIS", "MAX_BYTES", "RECORDS", "Record", "load_records", "machine", "write_files"]
 
 RECORDS = Path(__file__).resolve().parent / "records" / "fashion_mnist"
 """Where the full profile's records are committed."""
 MAX_BYTES = 200_000
 """The most a record may hold."""
+ANALYSIS = "analysis"
+"""The analysis' record folder, beside the runs' records."""
 
 Row = dict[str, float]
+
+
+def _read_csv(path: Path) -> list[Row]:
+    with path.open(newline="") as file:
+        rows = csv.DictReader(file)
+        return [{k: float(v) for k, v in r.items() if k and v not in ("", None)} for r in rows]
 
 
 def read_metrics(folder: Path) -> list[Row]:
     """The rows of ``<folder>/csv/version_*/metrics.csv``, oldest attempt first, as floats; rows
     of an attempt from the next attempt's first training step on are dropped (it repeats them)."""
-    versions = sorted(
-        (folder / "csv").glob("version_*/metrics.csv"), key=lambda p: int(p.parent.name[8:])
-    )
+    versions = (folder / "csv").glob("version_*/metrics.csv")
     rows: list[Row] = []
-    for path in versions:
+    for path in sorted(versions, key=lambda p: int(p.parent.name[8:])):
         new = [row for row in _read_csv(path) if row]
-        trained = [row["step"] for row in new if ELAPSED in row and "step" in row]
-        if trained:
+        if trained := [row["step"] for row in new if ELAPSED in row and "step" in row]:
             rows = [row for row in rows if row.get("step", -1.0) < min(trained)]
         rows += new
     return rows
-
-
-def _test_metrics(rows: list[Row]) -> dict[str, float]:
-    return {k: v for row in rows for k, v in row.items() if k.startswith("test/")}
-
-
-def finished(folder: Path) -> bool:
-    """Whether the job in ``folder`` finished (``job_status.json`` says ok) with test metrics."""
-    try:
-        status = json.loads((folder / JOB_STATUS_FILE).read_text()).get("status")
-    except (OSError, ValueError):
-        return False
-    return status == "ok" and bool(_test_metrics(read_metrics(folder)))
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _commit() -> str | None:
-    root = Path(__file__).resolve().parents[1]
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return head or None
 
 
 def machine() -> dict[str, Any]:
@@ -105,25 +59,23 @@ def machine() -> dict[str, Any]:
 
     from mintnet.resolvers import available_cpus
 
+    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
+    cpu = re.search(r"^model name\s*:\s*(.+)$", info, re.MULTILINE)
+    try:
+        git = ["git", "rev-parse", "HEAD"]
+        head = subprocess.run(git, cwd=RECORDS.parent, capture_output=True, text=True).stdout
+    except OSError:  # no git
+        head = ""
     return {
-        "cpu": _cpu(),
+        "cpu": cpu[1].strip() if cpu else platform.processor() or platform.machine(),
         "cpus_available": available_cpus(),
         "threads": int(os.environ.get("OMP_NUM_THREADS", "1")),
         "torch": torch.__version__,
         "python": platform.python_version(),
         "mintnet": version("mintnet"),
-        "commit": _commit(),
+        "commit": head.strip() or None,
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-
-
-def _csv_text(rows: list[Row]) -> str:
-    keys = list(dict.fromkeys(k for row in rows for k in row))
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=keys, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows({k: repr(v) for k, v in row.items()} for row in rows)
-    return out.getvalue()
 
 
 def write_files(target: Path, files: dict[str, str]) -> Path:
@@ -145,59 +97,52 @@ def write_files(target: Path, files: dict[str, str]) -> Path:
     return target
 
 
-def write_record(folder: Path, target: Path, extra: dict[str, Any] | None = None) -> Path:
-    """The record of the finished run in ``folder``, written as ``target``; ``extra``: more JSON
-    files by name (the long density run's ``plan.json``)."""
-    rows = read_metrics(folder)
-    fit = max((row[k] for row in rows for k in (ELAPSED, EPOCH_END) if k in row), default=0.0)
-    info = machine() | {"fit_seconds": fit}
-    more = {name: json.dumps(value, indent=1) + "\n" for name, value in (extra or {}).items()}
-    return write_files(
-        target,
-        {
-            "overrides.yaml": (folder / ".hydra" / "overrides.yaml").read_text(),
-            "config.yaml": (folder / ".hydra" / "config.yaml").read_text(),
-            "metrics.csv": _csv_text(rows),
-            "test.json": json.dumps(_test_metrics(rows), indent=1, sort_keys=True) + "\n",
-            "machine.json": json.dumps(info, indent=1, sort_keys=True) + "\n",
-        }
-        | more,
-    )
+def as_json(value: Any) -> str:
+    """The text of a record's JSON file."""
+    return json.dumps(value, indent=1, sort_keys=True) + "\n"
+
+
+def write_record(folder: Path, target: Path) -> Path:
+    """The record of the finished job in ``folder``, written as ``target``; the long density
+    run's adds the comparison's ``plan.json``, which the pipeline keeps beside its job folder."""
+    rows, hydra = read_metrics(folder), folder / ".hydra"
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    writer = csv.DictWriter(text := io.StringIO(), columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    test = {k: v for row in rows for k, v in row.items() if k.startswith("test/")}
+    files = {name: (hydra / name).read_text() for name in ("overrides.yaml", "config.yaml")}
+    files |= {"metrics.csv": text.getvalue(), "test.json": as_json(test)}
+    files["machine.json"] = as_json(machine() | {"fit_seconds": metrics.fit_seconds(rows)})
+    if (plan := folder.parent / "plan.json").is_file():
+        files["plan.json"] = plan.read_text()
+    return write_files(target, files)
 
 
 @dataclass(frozen=True)
 class Record:
     """A run's record, read back: its metrics' rows, test metrics, ``machine.json`` and, for the
-    long density run, the comparison's ``plan.json``."""
+    long density run, the comparison's ``plan.json`` (else None)."""
 
     rows: list[Row]
     test: dict[str, float]
     machine: dict[str, Any]
     plan: dict[str, Any] | None
 
-    @classmethod
-    def load(cls, path: Path) -> "Record":
-        test, machine = (json.loads((path / f).read_text()) for f in ("test.json", "machine.json"))
-        plan = (
-            json.loads((path / "plan.json").read_text())
-            if (path / "plan.json").is_file()
-            else None
-        )
-        return cls(_read_csv(path / "metrics.csv"), test, machine, plan)
 
-
-def _read_csv(path: Path) -> list[Row]:
-    with path.open(newline="") as file:
-        rows = csv.DictReader(file)
-        return [{k: float(v) for k, v in r.items() if k and v not in ("", None)} for r in rows]
+def read_json(path: Path) -> Any:
+    """A JSON file's value; None if there is no such file."""
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def load_records(root: Path) -> dict[str, Record]:
     """Every run's record under ``root``, by name (``analysis/`` is read by the page itself)."""
-    if not root.is_dir():
-        return {}
+    folders = sorted(root.iterdir()) if root.is_dir() else []
     return {
-        path.name: Record.load(path)
-        for path in sorted(root.iterdir())
-        if path.is_dir() and (path / "test.json").is_file()
+        path.name: Record(
+            _read_csv(path / "metrics.csv"),
+            *(read_json(path / name) for name in ("test.json", "machine.json", "plan.json")),
+        )
+        for path in folders
+        if (path / "test.json").is_file()
     }

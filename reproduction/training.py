@@ -1,30 +1,32 @@
 """Training the runs that have no record: which ones (:func:`choose`: all, ``--only``, or as many
 as fit ``--budget``), the long density run's plan from the comparison's records (:func:`plan`),
-and each step as one ``mintnet-train -m`` sweep (:func:`sweeps`, :func:`train`).
+and each step as one ``mintnet-train -m`` sweep in ``<out>/<step>/`` (:func:`sweeps`,
+:func:`command`, :func:`train`), whose jobs are recorded as they finish; run again, the sweep
+resumes an interrupted job from its ``checkpoints/last.ckpt``."""
 
-A step's jobs run in ``<out>/<step>/<run>/`` (``hydra.sweep.dir`` is the step's folder, each
-experiment names its job folder): run again, the sweep resumes an interrupted job from its
-``checkpoints/last.ckpt`` (``ckpt_path: auto``). A job's record is written as soon as it finishes.
-"""
-
+import json
 import math
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from mintnet.callbacks.wall_clock import EPOCH_TIME, VAL_TIME
-from reproduction.profiles import Profile, Run
-from reproduction.records import Record, finished, write_record
+from mintnet.sweeps import summary_rows
+from reproduction import metrics
+from reproduction.profiles import CANDIDATES, Profile, Run
+from reproduction.records import load_records, write_record
 
-__all__ = ["QUICK_CONF", "Stopped", "choose", "command", "plan", "sweeps", "train"]
+__all__ = ["Stopped", "choose", "command", "plan", "record_finished", "sweeps", "train"]
 
 QUICK_CONF = Path(__file__).resolve().parent / "conf"
 """The quick profile's experiment configs, added to Hydra's search path."""
 POLL_SECONDS = 1.0
+Sweep = tuple[str, list[str], list[int]]
+"""``(step, experiments, seeds)`` of one ``-m`` sweep."""
 
 
 class Stopped(RuntimeError):
@@ -39,82 +41,66 @@ def choose(
     (the long density run only with both candidates recorded or chosen); else every run
     without a record."""
     names = {r.name for r in runs}
-    unknown = [n for n in only if n not in names]
-    if unknown:
+    if unknown := [n for n in only if n not in names]:
         raise ValueError(f"no run {', '.join(unknown)}; the runs: {', '.join(sorted(names))}")
     done = set(done)
-    missing = [r for r in runs if r.name not in done]
-    if only:
-        return [r for r in missing if r.name in only]
-    if budget is None:
+    missing = [r for r in runs if r.name not in done and (not only or r.name in only)]
+    if only or budget is None:
         return missing
     chosen: list[Run] = []
     for run in missing:
         ready = {r.name for r in chosen} | done
-        compares = {r.name for r in runs if r.step == "density_compare"}
-        if run.name == "density" and not compares <= ready:
+        if run.name == "density" and not {f"density_compare_{c}" for c in CANDIDATES} <= ready:
             continue
         if run.minutes <= budget - sum(r.minutes for r in chosen):
             chosen.append(run)
     return chosen
 
 
-def _median(values: list[float]) -> float:
-    values = sorted(values)
-    if not values:
-        return math.nan
-    mid = len(values) // 2
-    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
-
-
-def plan(profile: Profile, compares: dict[str, Record]) -> dict[str, Any]:
+def plan(profile: Profile, out: Path, records: Path) -> dict[str, Any]:
     """The comparison's winner (the lower best validation bits/dim) and the long run's epochs:
     the budget divided by the winner's measured time per epoch (its time per step times the long
-    run's batches, plus a validation)."""
+    run's batches, plus a validation); kept as ``<out>/density/plan.json``, beside its job."""
     scores = {}
-    for name, record in compares.items():
-        rows = record.rows
-        val = [r["val/bpd"] for r in rows if "val/bpd" in r]
-        epoch = _median([r[EPOCH_TIME] for r in rows if EPOCH_TIME in r])
-        val_s = _median([r[VAL_TIME] for r in rows if VAL_TIME in r])
-        scores[name.removeprefix("density_compare_")] = {
-            "best_val_bpd": min(val),
-            "seconds_per_step": (epoch - val_s) / profile.compare_batches,
-            "val_seconds": val_s,
-        }
+    for name, record in load_records(records).items():
+        if name.startswith("density_compare_"):
+            val_s = metrics.median(record.rows, VAL_TIME)
+            epoch_s = metrics.median(record.rows, EPOCH_TIME)
+            scores[name.removeprefix("density_compare_")] = {
+                "best_val_bpd": metrics.best(record.rows, "val/bpd"),
+                "seconds_per_step": (epoch_s - val_s) / profile.compare_batches,
+                "val_seconds": val_s,
+            }
+    if len(scores) < len(CANDIDATES):
+        raise RuntimeError("the long density run needs both density_compare_* records")
     winner = min(scores, key=lambda name: scores[name]["best_val_bpd"])
-    return {"winner": winner, "scores": scores, **_epochs(profile, scores[winner])}
-
-
-def _epochs(profile: Profile, speed: dict[str, float]) -> dict[str, Any]:
-    seconds = speed["seconds_per_step"] * profile.density_batches + speed["val_seconds"]
+    seconds = scores[winner]["seconds_per_step"] * profile.density_batches
+    seconds += scores[winner]["val_seconds"]
     epochs = profile.density_max_epochs
     if math.isfinite(seconds) and seconds > 0:
         epochs = max(1, min(epochs, int(profile.density_seconds // seconds)))
-    return {"budget_seconds": profile.density_seconds, "epoch_seconds": seconds, "epochs": epochs}
+    found = {"winner": winner, "scores": scores, "budget_seconds": profile.density_seconds}
+    found |= {"epoch_seconds": seconds, "epochs": epochs}
+    (out / "density").mkdir(parents=True, exist_ok=True)
+    (out / "density" / "plan.json").write_text(json.dumps(found, indent=1) + "\n")
+    return found
 
 
-def sweeps(runs: Sequence[Run], winner: str | None) -> list[tuple[str, list[str], list[int]]]:
-    """``(step, experiments, seeds)`` of each sweep that trains ``runs``: per step, the
-    experiments that share their seeds in one sweep, the seeds first (the slower sweep value),
-    so both classifiers of a seed train before the next seed."""
-    out: list[tuple[str, list[str], list[int]]] = []
-    for step in dict.fromkeys(r.step for r in runs):
-        seeds: dict[str, list[int]] = {}
-        for r in runs:
-            if r.step == step:
-                experiment = r.experiment.replace("<winner>", winner or "?")
-                seeds.setdefault(experiment, []).append(r.seed)
-        by_seeds: dict[tuple[int, ...], list[str]] = {}
-        for experiment, values in seeds.items():
-            by_seeds.setdefault(tuple(values), []).append(experiment)
-        out += [(step, experiments, list(s)) for s, experiments in by_seeds.items()]
-    return out
+def sweeps(runs: Sequence[Run], winner: str | None) -> list[Sweep]:
+    """Each sweep that trains ``runs``: per step, the experiments that share their seeds in one
+    sweep, the seeds first (the slower sweep value), so both classifiers of a seed train before
+    the next seed."""
+    seeds: dict[tuple[str, str], list[int]] = {}
+    for r in runs:
+        key = (r.step, r.experiment.replace("<winner>", winner or "?"))
+        seeds.setdefault(key, []).append(r.seed)
+    grouped: dict[tuple[str, tuple[int, ...]], list[str]] = {}
+    for (step, experiment), values in seeds.items():
+        grouped.setdefault((step, tuple(values)), []).append(experiment)
+    return [(step, experiments, list(s)) for (step, s), experiments in grouped.items()]
 
 
-def command(
-    profile: Profile, out: Path, data_root: str, sweep: tuple[str, list[str], list[int]]
-) -> list[str]:
+def command(profile: Profile, out: Path, data_root: str, sweep: Sweep) -> list[str]:
     """The ``mintnet-train -m`` command line of one sweep."""
     step, experiments, seeds = sweep
     argv = [sys.executable, "-m", "mintnet.train", "-m", f"seed={','.join(map(str, seeds))}"]
@@ -127,17 +113,22 @@ def command(
     return argv
 
 
-def train(
-    argv: list[str],
-    runs: Sequence[Run],
-    out: Path,
-    records: Path,
-    log: Callable[[str], None],
-    extra: dict[str, Any] | None = None,
-) -> list[str]:
-    """Run one sweep, writing each of ``runs``' records as its job finishes; returns the names
-    recorded. SIGTERM stops the sweep (its running job saves ``last.ckpt``) and raises
-    :class:`Stopped` once it has exited."""
+def record_finished(runs: Sequence[Run], out: Path, records: Path) -> None:
+    """Record each of ``runs`` that has no record and whose job in ``<out>/<step>/<run>/``
+    finished ok (its ``job_status.json``, as :func:`mintnet.sweeps.summary_rows` reads it)."""
+    for step in dict.fromkeys(r.step for r in runs):
+        rows = summary_rows(out / step) if (out / step).is_dir() else []
+        ok = {Path(row["dir"]).name for row in rows if row["status"] == "ok"}
+        for run in runs:
+            target = records / run.name
+            if run.step == step and run.name in ok and not target.exists():
+                print(f"[record] {run.name}: {write_record(out / step / run.name, target)}")
+
+
+def train(argv: list[str], runs: Sequence[Run], out: Path, records: Path) -> None:
+    """Run one sweep, writing each of ``runs``' records as its job finishes. SIGTERM stops the
+    sweep (its running job saves ``last.ckpt``) and raises :class:`Stopped` once it has exited;
+    Ctrl-C, or a record that cannot be written, stops it too."""
     received: list[int] = []
     process = subprocess.Popen(argv)
 
@@ -147,20 +138,12 @@ def train(
             process.send_signal(signum)
 
     previous = signal.signal(signal.SIGTERM, forward)
-    recorded: list[str] = []
     try:
-        while True:
-            ended = process.poll() is not None
-            for run in runs:
-                folder, target = out / run.step / run.name, records / run.name
-                if run.name not in recorded and not target.exists() and finished(folder):
-                    write_record(folder, target, extra)
-                    recorded.append(run.name)
-                    log(f"[record] {run.name}: {target}")
-            if ended:
-                break
+        while process.poll() is None:
+            record_finished(runs, out, records)
             time.sleep(POLL_SECONDS)
-    except BaseException:  # Ctrl-C, or a record that cannot be written: the sweep stops too
+        record_finished(runs, out, records)
+    except BaseException:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
             process.wait()
@@ -169,4 +152,3 @@ def train(
         signal.signal(signal.SIGTERM, previous)
     if received:
         raise Stopped(f"stopped by SIGTERM (the sweep exited with code {process.returncode})")
-    return recorded
