@@ -56,8 +56,15 @@ def comparison(mint: Sequence[float], resnet: Sequence[float]) -> dict[str, Any]
         order = "the two models' ranges over seeds overlap"
     stdevs = [s for s in map(stdev, (mint, resnet)) if s is not None]
     widest = max(max(v) - min(v) for v in (mint, resnet))
+    counts = len(mint), len(resnet)
+    if counts[0] != counts[1]:
+        seeds = f"over {counts[0]} MintNet and {counts[1]} ResNet seeds"
+    else:
+        seeds = "with one seed" if counts[0] == 1 else f"over {counts[0]} seeds"
     return {
-        "n": min(len(mint), len(resnet)),
+        "n": min(counts),
+        "seeds": seeds,
+        "counts": "per model" if counts[0] == counts[1] else "for the model with fewer",
         "mint_mean": means[0],
         "resnet_mean": means[1],
         "gap": abs(gap),

@@ -272,6 +272,7 @@ def test_a_missing_record_is_named_on_the_page(quick, tmp_path, monkeypatch):
         "`python -m reproduction --quick --only classify_mintnet_long`"
     )
     assert _table(text, "| model | seeds |")["ResNet"][1] == "0"
+    assert "1 point of the ResNet:** over 2 MintNet and 1 ResNet seeds" in " ".join(text.split())
     assert list(_table(text, "| model | epochs |")) == ["ResNet"]
 
 
