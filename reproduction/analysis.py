@@ -12,12 +12,14 @@ import torch
 from omegaconf import OmegaConf
 
 from mintnet.analysis import (
+    figure4_work,
     interpolation_grid,
     inversion_accuracy,
     load_flow_from_checkpoint,
     write_csv,
 )
 from mintnet.analysis.images import load_images
+from mintnet.cli.progress import progress_bar
 from mintnet.nn.inverse import InverseSettings, InversionReport
 from mintnet.train import instantiate, pixel_baseline
 from reproduction.plots import grey_grid, png
@@ -70,7 +72,10 @@ def record_analysis(
 
     train = load_images("fashion_mnist", data_root, "train", range(profile.fig4_images))
     iterations, alphas = list(profile.fig4_iterations), list(profile.fig4_alphas)
-    rows = inversion_accuracy(flow, train, iterations, alphas, ("fixed_point", "anderson"))
+    methods = ("fixed_point", "anderson")
+    work = figure4_work(flow, iterations, len(alphas) * len(methods))
+    with progress_bar("Figure 4", work) as advance:
+        rows = inversion_accuracy(flow, train, iterations, alphas, methods, advance)
     figure4 = write_csv(rows, folder / "inversion_accuracy.csv").read_text()
     record["figure4_images"] = profile.fig4_images
 

@@ -64,14 +64,14 @@ class Profile:
     density_batches: int = 400  # the long run's batches per epoch (its config's, for its epochs)
     compare_batches: int = 100  # the candidates' batches per epoch (their config's)
     n_samples: int = 64
-    fig4_images: int = 64
+    fig4_images: int = 16  # 64 took over 20 min per curve on one shared thread
     fig4_iterations: tuple[int, ...] = (1, 11, 21, 41, 61, 81, 101, 141, 201)
     fig4_alphas: tuple[float, ...] = (PAPER_MNIST_ALPHA, 1.0)
     sample_max_iter: int = 500
     interpolation_indices: tuple[int, int, int, int] = (3, 15, 32, 17)
     interpolation_steps: int = 8
     minutes: dict[str, float] = field(
-        default_factory=lambda: {"compare": 7, "density": 100, "MintNet": 45, "ResNet": 36}
+        default_factory=lambda: {"compare": 6, "density": 75, "MintNet": 20, "ResNet": 15}
     )
 
     def runs(self) -> list[Run]:
