@@ -213,6 +213,7 @@ def quick(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "records": base / "out" / "records",
         "doc": base / "out" / "results.md",
         "output": done.stdout,
+        "errors": done.stderr,
     }
 
 
@@ -234,6 +235,14 @@ def test_every_finished_run_leaves_a_small_record_of_where_it_ran(quick):
     plan = json.loads((records / "density" / "plan.json").read_text())
     assert plan["winner"] in ("deep", "wide") and plan["epochs"] == 1
     assert "classify_mintnet_seed0" in (quick["out"] / "classify" / "summary.csv").read_text()
+
+
+@pytest.mark.slow
+def test_the_analysis_reports_figure_4_progress_to_its_end(quick):
+    lines = [line for line in quick["errors"].splitlines() if line.startswith("Figure 4: ")]
+    assert lines, quick["errors"][-2000:]
+    done, total = lines[-1].removeprefix("Figure 4: ").split(",")[0].split("/")
+    assert done == total
 
 
 @pytest.mark.slow
